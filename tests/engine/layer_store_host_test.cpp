@@ -1,0 +1,350 @@
+// Host tests of the layer store on the real kernel (root, overlayfs): the shared read-only
+// image mount, container overlays on top of it, long stacks, and leftover cleanup.
+#include "engine/layer_store.hpp"
+#include "engine/mountinfo.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace berth {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::set<int> mount_ids() {
+    std::set<int> ids;
+    auto mounts = read_mountinfo();
+    EXPECT_TRUE(mounts.has_value());
+    if (mounts) {
+        for (const auto& m : mounts.value()) {
+            ids.insert(m.mount_id);
+        }
+    }
+    return ids;
+}
+
+std::vector<mount_entry> mounts_below(const std::string& dir) {
+    auto mounts = read_mountinfo();
+    EXPECT_TRUE(mounts.has_value());
+    return mounts ? mounts_under(mounts.value(), dir) : std::vector<mount_entry>{};
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+void put(const std::string& path, const std::string& text) {
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+}
+
+bool mounted_at(const std::string& path) {
+    auto r = is_mount_point(path);
+    return r.has_value() && r.value();
+}
+
+bool has_overlayfs() {
+    std::ifstream in("/proc/filesystems");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.find("\toverlay") != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+class layer_store_host : public ::testing::TestWithParam<layer_store::mount_api> {
+protected:
+    void SetUp() override {
+        if (::geteuid() != 0) {
+            GTEST_SKIP() << "needs root";
+        }
+        if (!has_overlayfs()) {
+            GTEST_SKIP() << "needs overlayfs (modprobe overlay)";
+        }
+        mounts_before_ = mount_ids();
+        char tmpl[] = "/tmp/berth-layers-host-XXXXXX";
+        ASSERT_NE(::mkdtemp(tmpl), nullptr);
+        base_ = tmpl;
+        state_ = base_ + "/state";
+        fs::create_directories(state_);
+    }
+
+    void TearDown() override {
+        if (base_.empty()) {
+            return;
+        }
+        // Whatever a failed assertion left mounted goes first, deepest first.
+        for (const auto& m : mounts_below(base_)) {
+            ::umount2(m.mount_point.c_str(), MNT_DETACH);
+        }
+        std::error_code ec;
+        fs::remove_all(base_, ec);
+        EXPECT_EQ(mount_ids(), mounts_before_) << "every mount the test made is gone";
+    }
+
+    // A layer directory with the given files.
+    std::string make_layer(const std::string& name,
+                           const std::vector<std::pair<std::string, std::string>>& files) {
+        std::string dir = base_ + "/layers/" + name;
+        fs::create_directories(dir);
+        for (const auto& [file, text] : files) {
+            put(dir + "/" + file, text);
+        }
+        return dir;
+    }
+
+    // What the shim will do for each container: tmpfs for upper and work, an overlay with the
+    // image as its single lowerdir. Returns the container's root.
+    std::string mount_container(const std::string& name, const std::string& lower) {
+        std::string scratch = base_ + "/" + name + "-tmpfs";
+        std::string root = base_ + "/" + name + "-root";
+        fs::create_directories(scratch);
+        fs::create_directories(root);
+        EXPECT_EQ(::mount("tmpfs", scratch.c_str(), "tmpfs", 0, "size=16m,mode=0755"), 0)
+            << std::strerror(errno);
+        fs::create_directories(scratch + "/upper");
+        fs::create_directories(scratch + "/work");
+        std::string options =
+            "lowerdir=" + lower + ",upperdir=" + scratch + "/upper,workdir=" + scratch + "/work";
+        EXPECT_EQ(::mount("overlay", root.c_str(), "overlay", 0, options.c_str()), 0)
+            << "container overlay: " << std::strerror(errno);
+        return root;
+    }
+
+    void unmount_container(const std::string& name) {
+        EXPECT_EQ(::umount2((base_ + "/" + name + "-root").c_str(), 0), 0) << std::strerror(errno);
+        EXPECT_EQ(::umount2((base_ + "/" + name + "-tmpfs").c_str(), 0), 0) << std::strerror(errno);
+    }
+
+    std::set<int> mounts_before_;
+    std::string base_;
+    std::string state_;
+};
+
+TEST_P(layer_store_host, containers_share_the_image_but_never_each_others_writes) {
+    std::string bottom = make_layer(
+        "bottom",
+        {{"shared.txt", "bottom"}, {"only-bottom.txt", "b"}, {"removed.txt", "gone above"}});
+    std::string middle = make_layer("middle", {{"middle.txt", "m"}});
+    std::string top = make_layer("top", {{"shared.txt", "top"}});
+    // An overlay whiteout (a 0:0 character device) in the top layer hides removed.txt.
+    ASSERT_EQ(::mknod((top + "/removed.txt").c_str(), S_IFCHR | 0000, ::makedev(0, 0)), 0);
+    std::vector<std::string> layers{bottom, middle, top};
+
+    {
+        layer_store store(state_, GetParam());
+        auto image = store.mount_image("base", layers);
+        ASSERT_TRUE(image.has_value()) << image.error().message();
+        EXPECT_EQ(image.value(), state_ + "/images/base");
+        ASSERT_TRUE(mounted_at(image.value()));
+
+        auto below = mounts_below(state_ + "/images");
+        ASSERT_EQ(below.size(), 1u);
+        EXPECT_EQ(below[0].fstype, "overlay");
+        EXPECT_EQ(below[0].source, "berth-image");
+        EXPECT_EQ(below[0].mount_options.substr(0, 3), "ro,");
+
+        // The merged view: the top layer shadows the bottom one, the whiteout hides a file.
+        EXPECT_EQ(slurp(image.value() + "/shared.txt"), "top");
+        EXPECT_EQ(slurp(image.value() + "/middle.txt"), "m");
+        EXPECT_EQ(slurp(image.value() + "/only-bottom.txt"), "b");
+        EXPECT_FALSE(fs::exists(image.value() + "/removed.txt"));
+        int fd = ::open((image.value() + "/new.txt").c_str(), O_WRONLY | O_CREAT, 0644);
+        EXPECT_EQ(fd, -1);
+        EXPECT_EQ(errno, EROFS) << "the shared image mount is read-only";
+
+        std::string a = mount_container("a", image.value());
+        std::string b = mount_container("b", image.value());
+        put(a + "/new.txt", "written in a");
+        put(a + "/shared.txt", "changed in a");
+        fs::remove(a + "/only-bottom.txt");
+
+        EXPECT_EQ(slurp(a + "/new.txt"), "written in a");
+        EXPECT_EQ(slurp(a + "/shared.txt"), "changed in a");
+        EXPECT_FALSE(fs::exists(a + "/only-bottom.txt"));
+
+        EXPECT_FALSE(fs::exists(b + "/new.txt")) << "invisible to the other container";
+        EXPECT_EQ(slurp(b + "/shared.txt"), "top");
+        EXPECT_TRUE(fs::exists(b + "/only-bottom.txt"));
+
+        EXPECT_FALSE(fs::exists(image.value() + "/new.txt")) << "absent from the shared mount";
+        EXPECT_EQ(slurp(image.value() + "/shared.txt"), "top");
+        EXPECT_TRUE(fs::exists(image.value() + "/only-bottom.txt"));
+        for (const auto& layer : layers) {
+            EXPECT_FALSE(fs::exists(layer + "/new.txt")) << "absent from " << layer;
+        }
+        EXPECT_EQ(slurp(top + "/shared.txt"), "top");
+        EXPECT_EQ(slurp(bottom + "/shared.txt"), "bottom");
+        EXPECT_TRUE(fs::exists(bottom + "/only-bottom.txt"));
+        EXPECT_EQ(slurp(base_ + "/a-tmpfs/upper/new.txt"), "written in a")
+            << "the write went to a's private upper";
+
+        unmount_container("a");
+        unmount_container("b");
+        ASSERT_TRUE(store.release_image("base").has_value());
+        EXPECT_FALSE(fs::exists(image.value())) << "the last release removes the mount point";
+    }
+    EXPECT_TRUE(mounts_below(base_).empty());
+    EXPECT_EQ(mount_ids(), mounts_before_);
+}
+
+TEST_P(layer_store_host, an_image_is_mounted_once_and_unmounted_by_its_last_release) {
+    std::string lower = make_layer("lower", {{"f", "1"}});
+    std::string upper = make_layer("upper", {{"g", "2"}});
+    layer_store store(state_, GetParam());
+
+    auto first = store.mount_image("img", {lower, upper});
+    ASSERT_TRUE(first.has_value()) << first.error().message();
+    auto second = store.mount_image("img", {lower, upper});
+    ASSERT_TRUE(second.has_value());
+    EXPECT_EQ(first.value(), second.value());
+    EXPECT_EQ(store.references("img"), 2u);
+    EXPECT_EQ(mounts_below(state_).size(), 1u) << "one mount for any number of references";
+
+    auto other = store.mount_image("img", {upper, lower});
+    ASSERT_FALSE(other.has_value());
+    EXPECT_EQ(other.error().code(), EEXIST);
+
+    ASSERT_TRUE(store.release_image("img").has_value());
+    EXPECT_TRUE(mounted_at(first.value()));
+    ASSERT_TRUE(store.release_image("img").has_value());
+    EXPECT_TRUE(mounts_below(state_).empty());
+    EXPECT_FALSE(fs::exists(first.value()));
+    EXPECT_FALSE(store.release_image("img").has_value());
+}
+
+TEST_P(layer_store_host, the_destructor_unmounts_what_is_still_mounted) {
+    std::string lower = make_layer("lower", {{"f", "1"}});
+    std::string upper = make_layer("upper", {{"g", "2"}});
+    std::string path;
+    {
+        layer_store store(state_, GetParam());
+        auto image = store.mount_image("img", {lower, upper});
+        ASSERT_TRUE(image.has_value()) << image.error().message();
+        path = image.value();
+        ASSERT_TRUE(mounted_at(path));
+    }
+    EXPECT_TRUE(mounts_below(state_).empty());
+    EXPECT_FALSE(fs::exists(path));
+}
+
+TEST_P(layer_store_host, a_layer_path_over_255_bytes_still_mounts) {
+    // fsconfig takes at most 255 bytes per string: such a layer goes by descriptor (Linux
+    // 6.13) or, on older kernels, through the legacy option string when it fits.
+    std::string deep = "deep";
+    while (deep.size() < 280) {
+        deep += "/0123456789abcdef0123456789abcdef";
+    }
+    std::string lower = make_layer(deep, {{"low.txt", "low"}});
+    std::string upper = make_layer("upper", {{"up.txt", "up"}});
+    ASSERT_GT(lower.size(), fsconfig_string_max);
+
+    layer_store store(state_, GetParam());
+    auto image = store.mount_image("long", {lower, upper});
+    ASSERT_TRUE(image.has_value()) << image.error().message();
+    EXPECT_EQ(slurp(image.value() + "/low.txt"), "low");
+    EXPECT_EQ(slurp(image.value() + "/up.txt"), "up");
+    ASSERT_TRUE(store.release_image("long").has_value());
+}
+
+TEST_P(layer_store_host, a_stack_too_long_for_mount2_needs_the_new_mount_api) {
+    // 40 layers with ~150-byte paths: about 6 KB of lowerdir option, over the 4095 bytes a
+    // mount(2) option page holds.
+    std::vector<std::string> layers;
+    for (int i = 0; i < 40; ++i) {
+        std::string name = std::string(120, 'L') + "-" + std::to_string(i);
+        layers.push_back(make_layer(name, {{"layer-" + std::to_string(i), std::to_string(i)}}));
+    }
+    put(layers.front() + "/which", "bottom");
+    put(layers.back() + "/which", "top");
+    ASSERT_FALSE(layer_store::legacy_options(layers).has_value());
+
+    layer_store store(state_, GetParam());
+    auto image = store.mount_image("tall", layers);
+    if (GetParam() == layer_store::mount_api::legacy_only) {
+        ASSERT_FALSE(image.has_value());
+        EXPECT_EQ(image.error().code(), E2BIG);
+        EXPECT_NE(image.error().context().find(
+                      "over mount(2)'s limit of 4095, and this store uses mount(2) only"),
+                  std::string::npos)
+            << image.error().message();
+        EXPECT_FALSE(fs::exists(store.image_path("tall"))) << "a failed mount leaves no dir";
+        return;
+    }
+    if (!image.has_value()) {
+        // Only a kernel without "lowerdir+" (before 6.8) may refuse, and it must say why.
+        EXPECT_NE(image.error().context().find("lacks fsconfig 'lowerdir+' (Linux 6.8)"),
+                  std::string::npos)
+            << image.error().message();
+        return;
+    }
+    EXPECT_EQ(slurp(image.value() + "/which"), "top");
+    EXPECT_EQ(slurp(image.value() + "/layer-0"), "0");
+    EXPECT_EQ(slurp(image.value() + "/layer-39"), "39");
+    ASSERT_TRUE(store.release_image("tall").has_value());
+}
+
+TEST_P(layer_store_host, cleanup_removes_what_an_earlier_run_left_mounted) {
+    std::string lower = make_layer("lower", {{"keep.txt", "keep"}});
+    std::string upper = make_layer("upper", {{"up.txt", "up"}});
+    std::string images = state_ + "/images";
+    // An earlier run's image mount, and a nested pair of mounts, as a crash would leave them.
+    fs::create_directories(images + "/old");
+    std::string options = "lowerdir=" + upper + ":" + lower;
+    ASSERT_EQ(
+        ::mount("berth-image", (images + "/old").c_str(), "overlay", MS_RDONLY, options.c_str()), 0)
+        << std::strerror(errno);
+    fs::create_directories(images + "/nested");
+    ASSERT_EQ(::mount("tmpfs", (images + "/nested").c_str(), "tmpfs", 0, "size=1m"), 0);
+    fs::create_directories(images + "/nested/inner");
+    ASSERT_EQ(::mount("tmpfs", (images + "/nested/inner").c_str(), "tmpfs", 0, "size=1m"), 0);
+    fs::create_directories(images + "/plain");
+    ASSERT_EQ(mounts_below(images).size(), 3u);
+
+    {
+        layer_store store(state_, GetParam());
+        auto clash = store.mount_image("old", {lower, upper});
+        ASSERT_FALSE(clash.has_value());
+        EXPECT_EQ(clash.error().code(), EBUSY);
+        EXPECT_NE(clash.error().context().find("is already a mount point"), std::string::npos);
+    }
+
+    auto s = layer_store::cleanup_leftovers(state_);
+    ASSERT_TRUE(s.has_value()) << s.error().message();
+    EXPECT_TRUE(mounts_below(images).empty());
+    EXPECT_TRUE(fs::is_empty(images)) << "every image directory is removed";
+    EXPECT_EQ(slurp(lower + "/keep.txt"), "keep") << "layers are never touched";
+
+    layer_store store(state_, GetParam());
+    auto fresh = store.mount_image("old", {lower, upper});
+    ASSERT_TRUE(fresh.has_value()) << fresh.error().message();
+    EXPECT_EQ(slurp(fresh.value() + "/up.txt"), "up");
+    ASSERT_TRUE(store.release_image("old").has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(mount_apis, layer_store_host,
+                         ::testing::Values(layer_store::mount_api::automatic,
+                                           layer_store::mount_api::legacy_only),
+                         [](const ::testing::TestParamInfo<layer_store::mount_api>& param_info) {
+                             return param_info.param == layer_store::mount_api::automatic
+                                        ? std::string("automatic")
+                                        : std::string("legacy_only");
+                         });
+
+} // namespace
+} // namespace berth
