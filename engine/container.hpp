@@ -1,0 +1,83 @@
+// One container's process from spawn to reaped: the shim's setup report, its output into a
+// rotated log file, and its exit, all as loop events.
+#pragma once
+
+#include "engine/log_file.hpp"
+#include "engine/reaper.hpp"
+#include "engine/result.hpp"
+#include "engine/spawn.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace berth {
+
+struct container_launch {
+    std::string name;              // "web/2"
+    std::string shim_path;         // berth-shim
+    std::vector<std::string> argv; // shim argv (see shim_argv)
+    std::vector<std::string> env;
+    int cgroup_fd = -1; // the leaf, O_PATH; borrowed for the clone
+    bool new_pid_namespace = true;
+    std::filesystem::path log_path; // empty: output goes to /dev/null
+    std::uint64_t log_max_size = 10 << 20;
+    unsigned log_max_files = 3;
+};
+
+// How a run ended. A failed setup step (from the shim's status pipe) takes precedence over
+// the exit code: "shim: pivot_root: Invalid argument" says more than "exited 127".
+struct container_exit {
+    exit_info process;
+    std::optional<berth::error> setup_failure;
+    bool oom_killed = false; // filled in by whoever owns the cgroup (memory.events)
+
+    std::string describe() const;
+};
+
+class container {
+public:
+    struct callbacks {
+        std::function<void()> on_running;                   // the workload was exec'd
+        std::function<void(const container_exit&)> on_exit; // after the process is reaped
+    };
+
+    container(boost::asio::io_context& io, spawner& spawn, reaper& reap) noexcept;
+    ~container();
+    container(const container&) = delete;
+    container& operator=(const container&) = delete;
+
+    // Spawns the shim. On error nothing is left running and no callback will be called.
+    status start(const container_launch& launch, callbacks cbs) noexcept;
+
+    // Sends a signal to the main process through its pidfd (no pid reuse race).
+    status signal(int signo) noexcept;
+
+    pid_t pid() const noexcept { return pid_; }
+    bool alive() const noexcept { return pid_ > 0; }
+    std::chrono::steady_clock::time_point started_at() const noexcept { return started_; }
+
+private:
+    void read_status();
+    void read_output();
+    void finish(const exit_info& info) noexcept;
+
+    boost::asio::io_context& io_;
+    spawner& spawn_;
+    reaper& reap_;
+    std::string name_;
+    pid_t pid_ = -1;
+    std::chrono::steady_clock::time_point started_;
+    std::optional<boost::asio::posix::stream_descriptor> status_;
+    std::optional<boost::asio::posix::stream_descriptor> output_;
+    std::optional<log_file> log_;
+    std::optional<berth::error> setup_failure_;
+    callbacks cbs_;
+};
+
+} // namespace berth

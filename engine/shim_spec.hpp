@@ -1,0 +1,40 @@
+// The engine's side of the shim contract (shim/protocol.h): a typed spec rendered to argv.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace berth {
+
+struct rlimit_spec {
+    std::string resource;              // "NOFILE", "NPROC", "CORE", ...
+    std::optional<std::uint64_t> soft; // nullopt: unlimited
+    std::optional<std::uint64_t> hard;
+};
+
+struct shim_spec {
+    std::string name;                    // "web/2", for messages
+    std::vector<std::string> namespaces; // unshared by the shim: mount uts ipc cgroup net
+    std::string lower;                   // the image's shared lower dir; empty: host root
+    std::string scratch;                 // mount point of the container's private tmpfs
+    std::optional<std::uint64_t> scratch_size;
+    bool move_root = false; // MS_MOVE + chroot instead of pivot_root
+    std::string hostname;
+    std::string cwd;
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
+    std::vector<gid_t> groups;
+    std::vector<rlimit_spec> rlimits;
+    bool keep_all_caps = false;
+    bool init = false;                // the shim stays as the container's init
+    std::vector<std::string> command; // the workload's argv
+};
+
+// argv for berth-shim: "berth-shim", the key=value words, "--", the command.
+std::vector<std::string> shim_argv(const shim_spec& spec);
+
+} // namespace berth

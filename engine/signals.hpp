@@ -1,0 +1,38 @@
+// Signals as loop events: the signals are blocked process-wide and read from a signalfd.
+#pragma once
+
+#include "engine/result.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include <sys/signalfd.h>
+
+#include <functional>
+#include <initializer_list>
+
+namespace berth {
+
+// Blocks the given signals in the calling thread (berth has one) and delivers them to a
+// handler on the loop. Children inherit the blocked mask: berth-shim resets it before exec.
+class signal_stream {
+public:
+    using handler = std::function<void(const signalfd_siginfo&)>;
+
+    static result<signal_stream> create(boost::asio::io_context& io,
+                                        std::initializer_list<int> signals) noexcept;
+
+    // Starts reading; the handler runs on the loop for every signal until close().
+    void start(handler on_signal);
+    void close() noexcept;
+
+private:
+    signal_stream(boost::asio::io_context& io, int fd);
+    void read_next();
+
+    boost::asio::posix::stream_descriptor fd_;
+    signalfd_siginfo info_{};
+    handler on_signal_;
+};
+
+} // namespace berth

@@ -1,0 +1,62 @@
+/* The contract between the supervisor (engine/spawn) and berth-shim: how the container spec
+ * reaches the shim and how a failed setup step comes back. Plain C, shared by both sides.
+ *
+ * Spec: the shim's argv. argv[0] is the shim's name, then zero or more "key=value" words,
+ * then the word "--", then the workload's argv (its first word is the program to exec,
+ * looked up in PATH of the container when it has no '/'). The shim's environment is the
+ * workload's environment, passed through unchanged. Each key at most once (rlimit= may
+ * repeat); an unknown key, a bad value or a missing "--" is a failed step "spec: ...".
+ *
+ *   name=web/2          who this is, for messages
+ *   ns=mount,uts,...    namespaces the shim unshares itself (any of mount uts ipc cgroup net);
+ *                       the pid namespace, if any, comes from clone3 in the supervisor
+ *                       ("pid" here is an error); no user namespace
+ *   lower=DIR           read-only lower directory of the root (the image's shared mount);
+ *                       DIR:DIR... stacks several, uppermost first; needs ns=mount;
+ *                       absent: the container keeps the host's root
+ *   scratch=DIR         an existing, empty directory on which the shim mounts a private
+ *                       tmpfs holding the overlay's upper and work dirs and the merged root;
+ *                       it lives only in the container's mount namespace; needed by lower=
+ *   scratch_size=BYTES  size limit of that tmpfs (default: the kernel's, half of RAM)
+ *   root_switch=pivot   pivot_root (default) or "move" (MS_MOVE onto / and chroot; weaker,
+ *                       see docs/shim.md)
+ *   hostname=NAME       set in the container's uts namespace (needs ns=uts)
+ *   cwd=DIR             working directory inside the container (default /), entered after
+ *                       the uid change
+ *   uid=N gid=N         credentials for the workload (default: stay root)
+ *   groups=N,N,...      supplementary groups (default: none once uid/gid are set)
+ *   rlimit=RES:SOFT:HARD  one resource limit, RES as in NOFILE, NPROC, CORE... (any case);
+ *                       repeatable, once per RES; SOFT and HARD are numbers or "inf"
+ *   caps=default        "default" (the Docker/OCI default set) or "all" (keep every cap)
+ *   init=0              1: the shim stays as the container's init (PID 1 of its pid
+ *                       namespace), forks the workload, forwards SIGTERM SIGINT SIGHUP
+ *                       SIGQUIT SIGUSR1 SIGUSR2 to it and reaps every orphan
+ *
+ * Status: fd 3 (BERTH_SHIM_STATUS_FD) is the write end of a close-on-exec pipe (the shim
+ * sets close-on-exec on it again itself, since a dup2 into place clears it). A failed step
+ * writes one struct berth_shim_failure (atomic: smaller than PIPE_BUF) and the shim exits
+ * with BERTH_SHIM_EXIT_FAILED. A successful exec of the workload closes the pipe, so the
+ * supervisor reads end-of-file with no record: the container is running. With init=1 the
+ * forked workload reports its own exec failure the same way before the pipe closes.
+ *
+ * Exit status: the workload's own (the shim became it by execve); with init=1 the workload's
+ * exit code, or 128 + N when signal N killed it. BERTH_SHIM_EXIT_FAILED with a record: a
+ * step failed. The same code without a record is the workload's own exit code (a shell's
+ * "command not found"): the record, not the code, tells a failed start.
+ */
+#ifndef BERTH_SHIM_PROTOCOL_H
+#define BERTH_SHIM_PROTOCOL_H
+
+#include <stdint.h>
+
+#define BERTH_SHIM_STATUS_FD 3
+#define BERTH_SHIM_EXIT_FAILED 127
+#define BERTH_SHIM_STEP_MAX 120
+
+struct berth_shim_failure {
+    int32_t error;                  /* errno of the failing call; 0 for a bad spec */
+    char step[BERTH_SHIM_STEP_MAX]; /* e.g. "pivot_root", "execve /bin/httpd"; NUL-terminated */
+    uint32_t reserved;
+};
+
+#endif
