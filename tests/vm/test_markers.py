@@ -1,0 +1,255 @@
+"""Unit tests of the VM rig's host side: the verdict on sample serial logs, expect files, scenario
+directories and the newc writer. Nothing here boots; `python3 -m unittest discover -s tests/vm`.
+"""
+
+import gzip
+import pathlib
+import stat
+import sys
+import tempfile
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from vmrig import cpio, markers, scenario  # noqa: E402
+
+EXPECT = """
+# a comment line
+pass alpha      # trailing comment
+pass beta
+value kernel
+timeout 30
+"""
+
+GOOD_CONSOLE = """\
+[    0.000000] Linux version 6.1.0-57-cloud-amd64
+BERTH-VM: demo boot_seconds=2.41
+BERTH-VM: demo kernel=6.1.0-57-cloud-amd64
+BERTH-VM: demo alpha PASS
+BERTH-VM: demo beta PASS two words of detail
+BERTH-VM: demo DONE\r
+[    4.1] reboot: Power down
+"""
+
+
+def verdict(console, expect_text=EXPECT, markers_text="", exit_code=0,
+            reason="guest-shutdown", timed_out=False):
+    return markers.judge("demo", markers.parse_expect(expect_text), console, markers_text,
+                         exit_code, reason, timed_out)
+
+
+class JudgeTest(unittest.TestCase):
+    def test_all_pass_and_done_passes(self):
+        v = verdict(GOOD_CONSOLE)
+        self.assertTrue(v.ok, v.failures)
+        self.assertEqual(v.report.values["boot_seconds"], "2.41")
+        self.assertEqual(v.report.checks["beta"], [("PASS", "two words of detail")])
+
+    def test_missing_marker_fails(self):
+        v = verdict(GOOD_CONSOLE.replace("BERTH-VM: demo beta PASS two words of detail\n", ""))
+        self.assertFalse(v.ok)
+        self.assertIn("check beta: no PASS marker", v.failures)
+
+    def test_missing_value_fails(self):
+        v = verdict(GOOD_CONSOLE.replace("BERTH-VM: demo kernel=6.1.0-57-cloud-amd64\n", ""))
+        self.assertFalse(v.ok)
+        self.assertIn("value kernel: no marker", v.failures)
+
+    def test_boot_seconds_is_always_required(self):
+        v = verdict(GOOD_CONSOLE.replace("BERTH-VM: demo boot_seconds=2.41\n", ""))
+        self.assertIn("value boot_seconds: no marker", v.failures)
+
+    def test_fail_marker_fails_even_beside_a_pass(self):
+        v = verdict(GOOD_CONSOLE + "BERTH-VM: demo alpha FAIL came back wrong\n")
+        self.assertFalse(v.ok)
+        self.assertIn("check alpha FAIL came back wrong", v.failures)
+
+    def test_unexpected_check_failing_fails(self):
+        v = verdict(GOOD_CONSOLE + "BERTH-VM: demo cleanup FAIL rmdir\n")
+        self.assertFalse(v.ok)
+
+    def test_kernel_panic_fails(self):
+        panic = GOOD_CONSOLE.replace(
+            "[    4.1] reboot: Power down",
+            "[    3.2] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100")
+        v = verdict(panic, reason="guest-reset")
+        self.assertFalse(v.ok)
+        self.assertTrue(any(f.startswith("kernel panic:") for f in v.failures), v.failures)
+
+    def test_missing_done_fails(self):
+        v = verdict(GOOD_CONSOLE.replace("BERTH-VM: demo DONE\r\n", ""))
+        self.assertIn("no DONE marker", v.failures)
+
+    def test_timeout_fails(self):
+        v = verdict(GOOD_CONSOLE, exit_code=None, reason=None, timed_out=True)
+        self.assertIn("timeout after 30 s (QEMU killed)", v.failures)
+
+    def test_qemu_exit_status_must_be_zero(self):
+        v = verdict(GOOD_CONSOLE, exit_code=1)
+        self.assertIn("QEMU exit status 1, expected 0", v.failures)
+
+    def test_reboot_where_poweroff_is_expected_fails(self):
+        v = verdict(GOOD_CONSOLE, reason="guest-reset")
+        self.assertFalse(v.ok)
+        self.assertTrue(any("guest ended with reboot" in f for f in v.failures), v.failures)
+
+    def test_reboot_expected_and_seen_passes(self):
+        v = verdict(GOOD_CONSOLE, EXPECT + "shutdown reboot\n", reason="guest-reset")
+        self.assertTrue(v.ok, v.failures)
+
+    def test_ending_falls_back_to_the_console_without_qmp(self):
+        v = verdict(GOOD_CONSOLE, reason=None)
+        self.assertTrue(v.ok, v.failures)
+        self.assertTrue(any("no QMP SHUTDOWN event" in w for w in v.warnings))
+        restarted = GOOD_CONSOLE.replace("Power down", "Restarting system")
+        self.assertFalse(verdict(restarted, reason=None).ok)
+
+    def test_marker_after_kernel_text_on_the_same_line_counts(self):
+        console = GOOD_CONSOLE.replace(
+            "BERTH-VM: demo alpha PASS",
+            "[    3.0] oom-kill:constraint=CONBERTH-VM: demo alpha PASS")
+        self.assertTrue(verdict(console).ok)
+
+    def test_markers_port_and_console_are_merged_without_duplicates(self):
+        only_port = "BERTH-VM: demo alpha PASS\nBERTH-VM: demo DONE\n"
+        console = GOOD_CONSOLE.replace("BERTH-VM: demo alpha PASS\n", "").replace(
+            "BERTH-VM: demo DONE\r\n", "")
+        v = verdict(console, markers_text=only_port + only_port)
+        self.assertTrue(v.ok, v.failures)
+        self.assertEqual(v.report.checks["alpha"], [("PASS", "")])
+
+    def test_markers_of_another_scenario_do_not_count(self):
+        console = GOOD_CONSOLE.replace("BERTH-VM: demo beta PASS", "BERTH-VM: other beta PASS")
+        v = verdict(console)
+        self.assertFalse(v.ok)
+        self.assertTrue(any("another scenario" in w for w in v.warnings))
+
+    def test_value_runs_to_the_end_of_the_line(self):
+        v = verdict(GOOD_CONSOLE + "BERTH-VM: demo memory_events=oom 1 oom_kill 1\n")
+        self.assertEqual(v.report.values["memory_events"], "oom 1 oom_kill 1")
+
+    def test_kernel_warnings_are_reported_not_failed(self):
+        v = verdict(GOOD_CONSOLE + "[ 2.0] INFO: task sync:77 blocked for more than 15 seconds.\n")
+        self.assertTrue(v.ok)
+        self.assertTrue(any("blocked for more than" in w for w in v.warnings))
+
+
+class ExpectTest(unittest.TestCase):
+    def test_defaults(self):
+        e = markers.parse_expect("")
+        self.assertEqual((e.timeout, e.shutdown, e.memory, e.smp, e.berth, e.root),
+                         (markers.DEFAULT_TIMEOUT, "poweroff", 1024, 2, None, "tmpfs"))
+        self.assertEqual(e.values, ["boot_seconds"])
+
+    def test_directives(self):
+        e = markers.parse_expect("pass a\npass b\ntimeout 9\nshutdown reboot\nmemory 512\nsmp 1\n"
+                                 "module overlay\nmodule loop\nberth stand-in\nroot rootfs\n"
+                                 "pristine\npid1 /usr/bin/berth --pid1 x\n")
+        self.assertEqual(e.passes, ["a", "b"])
+        self.assertEqual((e.timeout, e.shutdown, e.memory, e.smp), (9, "reboot", 512, 1))
+        self.assertEqual(e.modules, ["overlay", "loop"])
+        self.assertEqual((e.berth, e.root, e.pristine), ("stand-in", "rootfs", True))
+        self.assertEqual(e.pid1, ["/usr/bin/berth", "--pid1", "x"])
+
+    def test_errors_name_the_line(self):
+        for text in ("bogus thing", "shutdown halt", "timeout soon", "pass", "pass a b"):
+            with self.subTest(text=text), self.assertRaisesRegex(markers.ExpectError, r"e:1: "):
+                markers.parse_expect(text, "e")
+
+
+class ScenarioTest(unittest.TestCase):
+    def make(self, files):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        directory = pathlib.Path(tmp.name) / "demo"
+        directory.mkdir()
+        for name, text in files.items():
+            (directory / name).write_text(text)
+        return directory
+
+    def test_script_scenario(self):
+        s = scenario.load(self.make({"expect": "pass a\n", "init.sh": "vm_done\n"}))
+        self.assertEqual(s.name, "demo")
+        self.assertFalse(s.needs_berth)
+        self.assertEqual(s.berth, "none")
+        self.assertEqual(s.pid1, ["/bin/sh", "/etc/berth-vm/scenario/init.sh"])
+
+    def test_berth_scenario(self):
+        s = scenario.load(self.make({"expect": "", "berth.toml": "", "probe.sh": ""}))
+        self.assertTrue(s.needs_berth)
+        self.assertEqual(s.berth, "build")
+        self.assertEqual(s.pid1, scenario.BERTH_PID1)
+        self.assertEqual(s.probe.name, "probe.sh")
+
+    def test_script_scenario_may_ask_for_berth(self):
+        s = scenario.load(self.make({"expect": "berth build\n", "init.sh": ""}))
+        self.assertEqual(s.berth, "build")
+
+    def test_needs_exactly_one_pid1_kind(self):
+        for files in ({"expect": ""}, {"expect": "", "init.sh": "", "berth.toml": ""}):
+            with self.subTest(files=sorted(files)), self.assertRaises(scenario.ScenarioError):
+                scenario.load(self.make(files))
+
+    def test_needs_an_expect_file(self):
+        with self.assertRaises(scenario.ScenarioError):
+            scenario.load(self.make({"init.sh": ""}))
+
+
+def read_newc(path):
+    """A minimal newc reader: [(name, mode, ino, nlink, data, (rdevmajor, rdevminor))]."""
+    blob = gzip.decompress(pathlib.Path(path).read_bytes())
+    entries, offset = [], 0
+    while True:
+        assert blob[offset:offset + 6] == b"070701", offset
+        fields = [int(blob[offset + 6 + 8 * i:offset + 14 + 8 * i], 16) for i in range(13)]
+        namesize, filesize = fields[11], fields[6]
+        name_at = offset + 110
+        name = blob[name_at:name_at + namesize - 1].decode()
+        data_at = (name_at + namesize + 3) & ~3
+        data = blob[data_at:data_at + filesize]
+        offset = (data_at + filesize + 3) & ~3
+        if name == "TRAILER!!!":
+            return entries
+        entries.append((name, fields[1], fields[0], fields[4], data, (fields[9], fields[10])))
+
+
+class CpioTest(unittest.TestCase):
+    def test_round_trip(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            source = pathlib.Path(tmp) / "program"
+            source.write_bytes(b"\x7fELF payload")
+            source.chmod(0o755)
+            m = cpio.Manifest()
+            m.add_file("/bin/prog", source)
+            m.add_hardlink("/layer/bin/prog", "/bin/prog")
+            m.add_symlink("/bin/sh", "/bin/prog")
+            m.add_bytes("/etc/odd", b"abc", 0o600)
+            m.add_char_device("/dev/console", 5, 1)
+            m.add_dir("/tmp", 0o1777)
+            out = pathlib.Path(tmp) / "initrd.cpio.gz"
+            m.write(out)
+            entries = read_newc(out)
+        names = [e[0] for e in entries]
+        self.assertEqual(names[0], ".")
+        for i, name in enumerate(names):  # every parent before its children
+            parent = str(pathlib.PurePosixPath(name).parent)
+            if parent != ".":
+                self.assertIn(parent, names[:i], name)
+        by_name = {e[0]: e for e in entries}
+        prog, link = by_name["bin/prog"], by_name["layer/bin/prog"]
+        self.assertEqual(prog[4], b"\x7fELF payload")
+        self.assertEqual(stat.S_IMODE(prog[1]), 0o755)
+        self.assertEqual((link[2], link[3], link[4]), (prog[2], 2, b""))  # same inode, no data
+        self.assertEqual(prog[3], 2)
+        self.assertTrue(stat.S_ISLNK(by_name["bin/sh"][1]))
+        self.assertEqual(by_name["bin/sh"][4], b"/bin/prog")
+        self.assertEqual(by_name["etc/odd"][4], b"abc")
+        self.assertEqual(stat.S_IMODE(by_name["etc/odd"][1]), 0o600)
+        self.assertTrue(stat.S_ISCHR(by_name["dev/console"][1]))
+        self.assertEqual(by_name["dev/console"][5], (5, 1))
+        self.assertEqual(stat.S_IMODE(by_name["tmp"][1]), 0o1777)
+
+
+if __name__ == "__main__":
+    unittest.main()
