@@ -1,0 +1,234 @@
+/* The container's file system tree: everything the shim mounts, and the switch of root. */
+#include "shim/mounts.h"
+
+#include "shim/report.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#define PROC_FLAGS (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+#define MOUNT_DATA_MAX 4096 /* mount(2) copies at most one page of options */
+
+/* Paths below are relative to the working directory, the new root; `shown` is the absolute
+ * path the container will see, used in step names ("mount /proc"). */
+static const char* relative(const char* shown) {
+    return shown + 1;
+}
+
+/* Mounts a kernel file system on a directory of the new root, creating the directory in the
+ * upper layer when the image lacks it: a failed mount only when it is missing, instead of a
+ * mkdir on every start. */
+static void mount_in_root(const char* type, const char* shown, unsigned long flags,
+                          const char* data) {
+    const char* target = relative(shown);
+    if (mount(type, target, type, flags, data) == 0) {
+        return;
+    }
+    if (errno == ENOENT && mkdir(target, 0755) == 0 &&
+        mount(type, target, type, flags, data) == 0) {
+        return;
+    }
+    shim_fail(errno, "mount", shown);
+}
+
+static void make_private(void) {
+    /* Nothing mounted from here on may propagate to the host, nor the host's to us. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        shim_fail(errno, "make mounts private", NULL);
+    }
+}
+
+static void append(char* buffer, size_t* used, const char* text) {
+    size_t length = strlen(text);
+    if (*used + length >= MOUNT_DATA_MAX) {
+        shim_fail(ENAMETOOLONG, "mount", "overlay");
+    }
+    memcpy(buffer + *used, text, length + 1);
+    *used += length;
+}
+
+/* scratch: a tmpfs holding upper/, work/ and root/, private to this mount namespace, so it
+ * vanishes with the container and the host has nothing to clean. Leaves cwd at root/. */
+static void mount_overlay_root(const struct berth_shim_spec* spec) {
+    char data[MOUNT_DATA_MAX] = "mode=0755";
+    size_t used = strlen(data);
+    if (spec->scratch_size != NULL) {
+        append(data, &used, ",size=");
+        append(data, &used, spec->scratch_size);
+    }
+    if (mount("tmpfs", spec->scratch, "tmpfs", MS_NOSUID | MS_NODEV, data) != 0) {
+        shim_fail(errno, "mount scratch", spec->scratch);
+    }
+    if (chdir(spec->scratch) != 0) {
+        shim_fail(errno, "chdir", spec->scratch);
+    }
+    static const char* const dirs[] = {"upper", "work", "root"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; ++i) {
+        if (mkdir(dirs[i], 0755) != 0) {
+            shim_fail(errno, "mkdir scratch", dirs[i]);
+        }
+    }
+
+    /* upperdir and workdir relative to the cwd: overlayfs resolves them like open(2). */
+    used = 0;
+    append(data, &used, "lowerdir=");
+    append(data, &used, spec->lower);
+    append(data, &used, ",upperdir=upper,workdir=work");
+    /* nodev: a device node the container creates (it may hold CAP_MKNOD) never opens. */
+    if (mount("overlay", "root", "overlay", MS_NODEV, data) != 0) {
+        shim_fail(errno, "mount overlay", NULL);
+    }
+    if (chdir("root") != 0) {
+        shim_fail(errno, "chdir", "root");
+    }
+}
+
+/* Read-only binds over the /proc entries that reach the whole machine rather than the
+ * container: most sysctls, the magic SysRq key, IRQ affinity, ACPI wakeup are writable by
+ * uid 0 without any capability. These binds also make this /proc "not fully visible", so a
+ * user namespace created inside cannot mount a fresh, unprotected proc (mount_too_revealing).
+ * Entries the kernel lacks are skipped. */
+static void protect_proc(void) {
+    static const char* const shown[] = {
+        "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", "/proc/acpi"};
+    for (size_t i = 0; i < sizeof shown / sizeof shown[0]; ++i) {
+        const char* path = relative(shown[i]);
+        if (mount(path, path, NULL, MS_BIND, NULL) != 0) {
+            if (errno == ENOENT) {
+                continue;
+            }
+            shim_fail(errno, "bind", shown[i]);
+        }
+        if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | PROC_FLAGS, NULL) != 0) {
+            shim_fail(errno, "remount read-only", shown[i]);
+        }
+    }
+}
+
+static void make_node(const char* shown, unsigned major, unsigned minor) {
+    if (mknod(relative(shown), S_IFCHR | 0666, makedev(major, minor)) != 0) {
+        shim_fail(errno, "mknod", shown);
+    }
+}
+
+static void make_link(const char* target, const char* shown) {
+    if (symlink(target, relative(shown)) != 0) {
+        shim_fail(errno, "symlink", shown);
+    }
+}
+
+/* A minimal /dev on its own tmpfs, read-only once filled: with CAP_MKNOD in the default set
+ * and no device cgroup, a writable /dev would let the container create and open the host's
+ * disks. Needs umask 0 (the node modes are exact). */
+static void mount_dev(void) {
+    mount_in_root("tmpfs", "/dev", MS_NOSUID | MS_NOEXEC, "mode=0755");
+    make_node("/dev/null", 1, 3);
+    make_node("/dev/zero", 1, 5);
+    make_node("/dev/full", 1, 7);
+    make_node("/dev/random", 1, 8);
+    make_node("/dev/urandom", 1, 9);
+    make_node("/dev/tty", 5, 0);
+    static const char* const dirs[] = {"/dev/pts", "/dev/shm"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; ++i) {
+        if (mkdir(relative(dirs[i]), 0755) != 0) {
+            shim_fail(errno, "mkdir", dirs[i]);
+        }
+    }
+    make_link("pts/ptmx", "/dev/ptmx");
+    make_link("/proc/self/fd", "/dev/fd");
+    make_link("/proc/self/fd/0", "/dev/stdin");
+    make_link("/proc/self/fd/1", "/dev/stdout");
+    make_link("/proc/self/fd/2", "/dev/stderr");
+    if (mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) != 0) {
+        shim_fail(errno, "remount read-only", "/dev");
+    }
+    /* newinstance: the container's own pty numbering, never the host's (implied since 4.7). */
+    mount_in_root("devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC,
+                  "newinstance,ptmxmode=0666,mode=0620,gid=5");
+    mount_in_root("tmpfs", "/dev/shm", PROC_FLAGS, "mode=1777,size=65536k");
+}
+
+/* For root_switch=move: the host's /proc and /sys stay mounted under the new root, fully
+ * visible, and a user namespace created in the container (no capability needed) may then
+ * mount a fresh, unprotected proc or sysfs (the kernel's mount_too_revealing test passes)
+ * and write host-wide sysctls and sysfs files. A read-only tmpfs over each, in this mount
+ * namespace only, makes them "not fully visible". Instances elsewhere in the host's tree are
+ * not covered (docs/shim.md). */
+static void cover_host_kernel_fs(void) {
+    static const char* const host[] = {"/proc", "/sys"};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; ++i) {
+        if (mount("tmpfs", host[i], "tmpfs", MS_RDONLY | PROC_FLAGS, "size=4k,mode=0") != 0 &&
+            errno != ENOENT) {
+            shim_fail(errno, "cover host", host[i]);
+        }
+    }
+}
+
+/* sysfs read-only: cheap (it shares the superblock of the net namespace's sysfs) and
+ * expected by many programs; read-only because its writable files tune the host. With its
+ * own cgroup namespace the container also gets its cgroup, read-only, at /sys/fs/cgroup (the
+ * limits runtimes such as the JVM read there); without one that mount would show the host's
+ * whole hierarchy, so there is none. */
+static void mount_sys(const struct berth_shim_spec* spec) {
+    mount_in_root("sysfs", "/sys", MS_RDONLY | PROC_FLAGS, NULL);
+    if ((spec->ns_flags & CLONE_NEWCGROUP) != 0 &&
+        mount("cgroup2", "sys/fs/cgroup", "cgroup2", MS_RDONLY | PROC_FLAGS, NULL) != 0) {
+        shim_fail(errno, "mount", "/sys/fs/cgroup");
+    }
+}
+
+static void switch_root(enum berth_shim_root_switch how) {
+    if (how == BERTH_SHIM_ROOT_PIVOT) {
+        /* pivot_root(2)'s own idiom: the old root ends up stacked on ".", then detached
+         * whole, so no path and no mount of the host's tree is left in this namespace. */
+        if (syscall(SYS_pivot_root, ".", ".") != 0) {
+            shim_fail(errno, "pivot_root", NULL);
+        }
+        if (umount2(".", MNT_DETACH) != 0) {
+            shim_fail(errno, "detach old root", NULL);
+        }
+        return;
+    }
+    /* The new root is stacked on the host's "/", which stays mounted underneath: ".." at the
+     * top of the new root leads back into it, but see docs/shim.md for what remains. */
+    cover_host_kernel_fs();
+    if (mount(".", "/", NULL, MS_MOVE, NULL) != 0) {
+        shim_fail(errno, "move root", NULL);
+    }
+    if (chroot(".") != 0) {
+        shim_fail(errno, "chroot", NULL);
+    }
+}
+
+void shim_setup_mounts(const struct berth_shim_spec* spec) {
+    if ((spec->ns_flags & CLONE_NEWNS) == 0) {
+        return;
+    }
+    make_private();
+
+    if (spec->lower == NULL) {
+        /* The host's tree, but /proc showing the container's own processes. */
+        if (getpid() == 1 && mount("proc", "/proc", "proc", PROC_FLAGS, NULL) != 0) {
+            shim_fail(errno, "mount", "/proc");
+        }
+        return;
+    }
+
+    mode_t saved_umask = umask(0);
+    mount_overlay_root(spec);
+
+    /* proc shows the pid namespace of the mounter: the container's. */
+    mount_in_root("proc", "/proc", PROC_FLAGS, NULL);
+    protect_proc();
+    mount_dev();
+    mount_sys(spec);
+    umask(saved_umask);
+
+    switch_root(spec->root_switch);
+}
