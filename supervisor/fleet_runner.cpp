@@ -1,0 +1,674 @@
+// The running fleet: start-up, dependencies, signals, ordered shutdown, teardown.
+#include "supervisor/fleet_runner.hpp"
+
+#include "config/detail/text.hpp"
+#include "config/loader.hpp"
+#include "engine/cgroup.hpp"
+#include "engine/layer_store.hpp"
+#include "engine/log.hpp"
+#include "engine/signals.hpp"
+#include "supervisor/cli.hpp"
+#include "supervisor/pid1.hpp"
+#include "supervisor/reload.hpp"
+#include "supervisor/service.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <set>
+
+namespace berth {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::shared_ptr<spdlog::logger> logger() {
+    return log::get("supervisor");
+}
+
+// berth-shim next to the running binary, else the installed location.
+std::string default_shim_path() {
+    std::error_code ec;
+    auto self = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        auto beside = self.parent_path() / "berth-shim";
+        if (fs::exists(beside, ec)) {
+            return beside.string();
+        }
+    }
+    return "/usr/libexec/berth/berth-shim";
+}
+
+// Thousands of containers hold thousands of pidfds and pipes.
+void raise_fd_limit() {
+    rlimit want{1 << 20, 1 << 20};
+    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) {
+        return;
+    }
+    rlimit cur{};
+    if (::getrlimit(RLIMIT_NOFILE, &cur) == 0) {
+        cur.rlim_cur = cur.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &cur);
+    }
+}
+
+} // namespace
+
+status fleet_runner::lock_state_dir() {
+    const auto& dir = fleet_.supervisor.state_dir;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) {
+        return error(ec.value(), "state dir '" + dir.string() + "': create");
+    }
+    auto path = dir / "berth.lock";
+    lock_fd_.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock_fd_) {
+        return error::from_errno("lock '" + path.string() + "': open");
+    }
+    if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+        return error(errno,
+                     "lock '" + path.string() + "': another berth is running with this state_dir");
+    }
+    return {};
+}
+
+status fleet_runner::setup_cgroups() {
+    std::string root;
+    if (fleet_.supervisor.cgroup_root) {
+        root = fleet_.supervisor.cgroup_root->string();
+    } else {
+        auto r = cgroup::default_root(options_.pid1);
+        if (!r) {
+            return r.error();
+        }
+        root = *r;
+    }
+    auto self = cgroup::path_of_process();
+    if (self) {
+        original_cgroup_ = *self;
+    }
+    auto tree = cgroup::tree::open(root);
+    if (!tree) {
+        return tree.error();
+    }
+    tree_.emplace(std::move(*tree));
+    // Leftovers of an earlier run: every service subtree, processes included.
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(tree_->root(), ec)) {
+        if (entry.is_directory() && entry.path().filename() != "init") {
+            logger()->warn("cgroup '{}': left by an earlier run; removing", entry.path().string());
+            if (auto st = cgroup::remove_tree(entry.path().string()); !st) {
+                return st;
+            }
+        }
+    }
+    auto init = tree_->create_init();
+    if (!init) {
+        return init.error();
+    }
+    if (auto st = cgroup::move_self_into(*init); !st) {
+        return st;
+    }
+    auto enabled = tree_->enable_root_controllers();
+    if (!enabled) {
+        return enabled.error();
+    }
+    logger()->info("cgroup root '{}' controllers=[{}]", tree_->root(), fmt::join(*enabled, " "));
+    return {};
+}
+
+status fleet_runner::setup_services() {
+    const auto& settings = fleet_.supervisor;
+    if (auto st = layer_store::cleanup_leftovers(settings.state_dir.string()); !st) {
+        logger()->warn("{}", st.error().message());
+    }
+    layers_.emplace(settings.state_dir.string());
+    ctx_ = std::make_unique<runtime_context>(
+        runtime_context{io_, spawn_, reaper_, *tree_,
+                        options_.shim_path.empty() ? default_shim_path() : options_.shim_path,
+                        settings.state_dir, settings.state_dir / "scratch"});
+    std::error_code ec;
+    fs::create_directories(ctx_->scratch_dir, ec);
+    if (ec) {
+        return error(ec.value(), "scratch dir '" + ctx_->scratch_dir.string() + "': create");
+    }
+    const auto& avail = tree_->available();
+    ctx_->memory_controller = std::find(avail.begin(), avail.end(), "memory") != avail.end();
+
+    for (const config::service* s : config::start_order(fleet_)) {
+        auto svc = make_service(*s);
+        by_name_[s->name] = svc.get();
+        services_.push_back(std::move(svc));
+    }
+    rebuild_dependents();
+    return {};
+}
+
+// The layer store's name for an image's mount: the image name plus a digest of its layers, so
+// that a reload that changes an image's layers mounts the new stack beside the old one.
+std::string image_key(const config::image& img) {
+    std::size_t h = 0;
+    for (const auto& l : img.layers) {
+        h = h * 1000003u ^ std::hash<std::string>{}(l.string());
+    }
+    return img.name + "-" + fmt::format("{:08x}", static_cast<std::uint32_t>(h));
+}
+
+std::unique_ptr<service_runtime> fleet_runner::make_service(const config::service& s) {
+    std::string lower;
+    std::string key;
+    std::string failure;
+    if (s.image) {
+        const config::image* img = fleet_.find_image(*s.image);
+        std::vector<std::string> layers;
+        for (const auto& l : img->layers) {
+            layers.push_back(l.string());
+        }
+        if (img->ref) {
+            failure = "image '" + img->name + "': ref images are not supported yet";
+        } else if (auto mounted = layers_->mount_image(image_key(*img), layers); !mounted) {
+            failure = mounted.error().message();
+        } else {
+            lower = *mounted;
+            key = image_key(*img);
+        }
+    }
+    auto svc = std::make_unique<service_runtime>(
+        *ctx_, s, lower, [this](service_runtime& changed) { on_change(changed); });
+    svc->image_key = key;
+    if (!failure.empty()) {
+        logger()->error("service {}: {}", s.name, failure);
+        svc->set_unavailable(failure);
+    }
+    return svc;
+}
+
+void fleet_runner::rebuild_dependents() {
+    dependents_.clear();
+    for (const auto& svc : services_) {
+        std::set<std::string> deps(svc->spec().after.begin(), svc->spec().after.end());
+        deps.insert(svc->spec().required.begin(), svc->spec().required.end());
+        for (const auto& d : deps) {
+            dependents_[d].push_back(svc.get());
+        }
+    }
+}
+
+bool fleet_runner::dependencies_up(const service_runtime& svc) const {
+    for (const auto& list : {svc.spec().after, svc.spec().required}) {
+        for (const auto& d : list) {
+            auto it = by_name_.find(d);
+            if (it == by_name_.end() || !it->second->up()) {
+                return false; // absent: being replaced by a reload
+            }
+        }
+    }
+    return true;
+}
+
+void fleet_runner::launch(service_runtime& svc) {
+    if (auto st = svc.prepare(); !st) {
+        logger()->error("service {}: {}", svc.name(), st.error().message());
+    }
+    bool up = dependencies_up(svc);
+    for (const auto& r : svc.replicas()) {
+        r->status.deps_ok = up;
+    }
+    svc.start_all();
+}
+
+status fleet_runner::setup() {
+    if (auto st = lock_state_dir(); !st) {
+        return st;
+    }
+    raise_fd_limit();
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    ::signal(SIGPIPE, SIG_IGN);
+    auto sigs = signal_stream::create(io_, {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGPWR});
+    if (!sigs) {
+        return sigs.error();
+    }
+    signals_.emplace(std::move(*sigs));
+    if (auto st = setup_cgroups(); !st) {
+        return st;
+    }
+    return setup_services();
+}
+
+void fleet_runner::start_fleet() {
+    signals_->start([this](const signalfd_siginfo& info) { on_signal(info); });
+    for (auto& svc : services_) {
+        launch(*svc);
+    }
+    logger()->info(
+        "fleet started: {} services, {} replicas", services_.size(),
+        std::accumulate(services_.begin(), services_.end(), std::size_t{0},
+                        [](std::size_t n, const auto& s) { return n + s->replicas().size(); }));
+}
+
+void fleet_runner::on_signal(const signalfd_siginfo& info) {
+    switch (info.ssi_signo) {
+    case SIGCHLD:
+        reaper_.reap_children();
+        break;
+    case SIGINT:
+    case SIGTERM:
+    case SIGPWR:
+        if (shutting_down_) {
+            logger()->warn("second stop signal: killing every container now");
+            force_stop();
+        } else {
+            logger()->info("{}: stopping the fleet",
+                           sigabbrev_np(static_cast<int>(info.ssi_signo)));
+            ending_ = info.ssi_signo == SIGINT ? pid1::ending::reboot : pid1::ending::power_off;
+            begin_shutdown();
+        }
+        break;
+    case SIGHUP:
+        (void)reload(false);
+        break;
+    default:
+        break;
+    }
+}
+
+void fleet_runner::on_change(service_runtime& svc) {
+    if (!retiring_.empty() || svc.replicas().size() > svc.spec().replicas) {
+        schedule_reconcile();
+    }
+    if (shutting_down_) {
+        continue_shutdown();
+        return;
+    }
+    if (auto it = dependents_.find(svc.name()); it != dependents_.end()) {
+        for (service_runtime* d : it->second) {
+            evaluate_dependencies(*d);
+        }
+    }
+}
+
+void fleet_runner::evaluate_dependencies(service_runtime& svc) {
+    for (const auto& d : svc.spec().required) {
+        auto it = by_name_.find(d);
+        if (it != by_name_.end() && it->second->failed()) {
+            svc.set_dependencies_ok(false, "requirement " + d + " failed");
+            return;
+        }
+    }
+    if (dependencies_up(svc)) {
+        svc.set_dependencies_ok(true, "");
+    }
+}
+
+void fleet_runner::begin_shutdown() {
+    shutting_down_ = true;
+    shutdown_timer_.expires_after(fleet_.supervisor.shutdown_timeout);
+    shutdown_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) {
+            logger()->warn("shutdown_timeout reached: killing every container");
+            force_stop();
+        }
+    });
+    continue_shutdown();
+}
+
+// Stops services in reverse start order: a service is told to stop once every service that
+// depends on it has stopped. Ends the loop when everything has.
+void fleet_runner::continue_shutdown() {
+    if (in_shutdown_step_) {
+        shutdown_again_ = true;
+        return;
+    }
+    in_shutdown_step_ = true;
+    do {
+        shutdown_again_ = false;
+        for (auto it = services_.rbegin(); it != services_.rend(); ++it) {
+            service_runtime& svc = **it;
+            if (stop_sent_.contains(svc.name())) {
+                continue;
+            }
+            bool dependents_stopped = true;
+            if (auto d = dependents_.find(svc.name()); d != dependents_.end()) {
+                for (service_runtime* dep : d->second) {
+                    dependents_stopped = dependents_stopped && dep->stopped();
+                }
+            }
+            if (dependents_stopped || forced_) {
+                stop_sent_.insert(svc.name());
+                svc.stop_all();
+            }
+        }
+    } while (shutdown_again_);
+    in_shutdown_step_ = false;
+    bool all_stopped =
+        std::all_of(services_.begin(), services_.end(), [](const auto& s) { return s->stopped(); });
+    if (all_stopped) {
+        shutdown_timer_.cancel();
+        io_.stop();
+    }
+}
+
+void fleet_runner::force_stop() {
+    forced_ = true;
+    for (auto& svc : services_) {
+        svc->kill_all();
+    }
+    continue_shutdown();
+}
+
+void fleet_runner::teardown() {
+    for (auto* list : {&services_, &retiring_}) {
+        for (auto& svc : *list) {
+            svc->remove_cgroups();
+            release_image(*svc);
+        }
+        list->clear();
+    }
+    if (tree_) {
+        if (!original_cgroup_.empty()) {
+            (void)cgroup::move_self_into(original_cgroup_);
+        }
+        if (auto st = cgroup::remove(tree_->init_path()); !st) {
+            logger()->warn("{}", st.error().message());
+        }
+        (void)cgroup::remove(tree_->root()); // fails harmlessly where it is not ours alone
+    }
+    std::error_code ec;
+    if (ctx_) {
+        fs::remove(ctx_->scratch_dir, ec);
+    }
+}
+
+int fleet_runner::run() {
+    if (auto st = setup(); !st) {
+        logger()->error("{}", st.error().message());
+        teardown();
+        return cli::exit_failure;
+    }
+    start_fleet();
+    // With no service, the loop still runs: as PID 1 it reaps orphans and waits for the signal
+    // that ends the machine; on a host, for the one that ends berth.
+    io_.run();
+    teardown();
+    logger()->info("fleet stopped");
+    return cli::exit_ok;
+}
+
+result<service_runtime*> fleet_runner::find(std::string_view name,
+                                            std::optional<std::uint32_t> replica) {
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) {
+        std::vector<std::string_view> names;
+        for (const auto& [known, svc] : by_name_) {
+            names.push_back(known);
+        }
+        return error(ENOENT, "no service named '" + std::string(name) + "'" +
+                                 config::detail::did_you_mean(name, names));
+    }
+    auto count = it->second->replicas().size();
+    if (replica && *replica >= count) {
+        return error(ENOENT, "service " + std::string(name) + " has no replica " +
+                                 std::to_string(*replica) + " (it has " + std::to_string(count) +
+                                 (count == 1 ? " replica)" : " replicas)"));
+    }
+    return it->second;
+}
+
+std::vector<service_view> fleet_runner::services(std::optional<std::string_view> service) {
+    std::vector<service_view> out;
+    auto now = lifecycle::clock::now();
+    for (const auto& svc : services_) {
+        if (service && svc->name() != *service) {
+            continue;
+        }
+        service_view view;
+        view.name = svc->name();
+        view.desired = svc->spec().replicas;
+        for (const auto& r : svc->replicas()) {
+            replica_view rv;
+            rv.service = svc->name();
+            rv.index = r->expanded.index;
+            rv.state = lifecycle::to_string(r->status.current);
+            rv.pid = r->proc && r->proc->alive() ? r->proc->pid() : -1;
+            if (r->status.up_since) {
+                rv.uptime_seconds =
+                    std::chrono::duration<double>(now - *r->status.up_since).count();
+            }
+            rv.restarts = r->status.restarts;
+            rv.last_exit = r->status.last_exit;
+            rv.last_exit_oom = r->last_exit_oom;
+            rv.failure = r->status.failure;
+            rv.cgroup_path = r->cgroup_path;
+            rv.log_path = (ctx_->state_dir / "logs" / svc->name() /
+                           (std::to_string(r->expanded.index) + ".log"))
+                              .string();
+            if (!r->cgroup_path.empty()) {
+                if (auto mem = cgroup::read_memory_current(r->cgroup_path); mem && *mem) {
+                    rv.memory_bytes = **mem;
+                }
+                if (auto cpu = cgroup::read_cpu_stat(r->cgroup_path); cpu && *cpu) {
+                    rv.cpu_seconds = static_cast<double>((*cpu)->usage_usec) / 1e6;
+                }
+            }
+            view.replicas.push_back(std::move(rv));
+        }
+        out.push_back(std::move(view));
+    }
+    return out;
+}
+
+berth::status fleet_runner::start(std::string_view service, std::optional<std::uint32_t> replica) {
+    auto svc = find(service, replica);
+    if (!svc) {
+        return svc.error();
+    }
+    if (shutting_down_) {
+        return error(ECANCELED, "the fleet is shutting down");
+    }
+    (*svc)->send(replica, lifecycle::event_kind::up);
+    return {};
+}
+
+berth::status fleet_runner::stop(std::string_view service, std::optional<std::uint32_t> replica) {
+    auto svc = find(service, replica);
+    if (!svc) {
+        return svc.error();
+    }
+    (*svc)->send(replica, lifecycle::event_kind::down);
+    return {};
+}
+
+berth::status fleet_runner::restart(std::string_view service,
+                                    std::optional<std::uint32_t> replica) {
+    auto svc = find(service, replica);
+    if (!svc) {
+        return svc.error();
+    }
+    if (shutting_down_) {
+        return error(ECANCELED, "the fleet is shutting down");
+    }
+    // Down then up: a running replica stops and starts again at its exit.
+    (*svc)->send(replica, lifecycle::event_kind::down);
+    (*svc)->send(replica, lifecycle::event_kind::up);
+    return {};
+}
+
+reload_outcome fleet_runner::reload(bool dry_run) {
+    reload_outcome out;
+    auto loaded = config::load_fleet(config_path_);
+    if (!loaded.ok()) {
+        for (const auto& d : loaded.diagnostics) {
+            out.errors.push_back(d.to_string());
+            logger()->error("reload: {}", d.to_string());
+        }
+        logger()->error("reload: {}: {} errors; the running fleet is unchanged",
+                        config_path_.string(), out.errors.size());
+        return out;
+    }
+    out.plan = plan_reload(fleet_, *loaded.fleet);
+    if (dry_run) {
+        return out;
+    }
+    if (shutting_down_) {
+        out.errors.push_back("the fleet is shutting down");
+        return out;
+    }
+    for (const auto& c : out.plan) {
+        logger()->info("reload: {} {}{}{}", to_string(c.what), c.service,
+                       c.detail.empty() ? "" : ": ", c.detail);
+    }
+    if (out.plan.empty()) {
+        logger()->info("reload: no service changed");
+    }
+    apply(*loaded.fleet, out.plan);
+    out.applied = true;
+    return out;
+}
+
+void fleet_runner::apply(const config::fleet& next, const std::vector<reload_change>& plan) {
+    auto previous = std::move(fleet_);
+    fleet_ = next;
+    fleet_.supervisor = previous.supervisor; // [supervisor] changes need a restart of berth
+    for (const auto& c : plan) {
+        const config::service* spec = fleet_.find_service(c.service);
+        switch (c.what) {
+        case reload_change::kind::added: {
+            auto svc = make_service(*spec);
+            by_name_[c.service] = svc.get();
+            services_.push_back(std::move(svc));
+            break;
+        }
+        case reload_change::kind::removed:
+            retire(c.service, std::nullopt);
+            break;
+        case reload_change::kind::changed:
+            retire(c.service, *spec);
+            break;
+        case reload_change::kind::scaled:
+            by_name_.at(c.service)->scale(spec->replicas);
+            break;
+        }
+    }
+    // Keep the new start order: shutdown and status walk services_ in it.
+    std::vector<std::unique_ptr<service_runtime>> ordered;
+    for (const config::service* s : config::start_order(fleet_)) {
+        for (auto& svc : services_) {
+            if (svc && svc->name() == s->name) {
+                ordered.push_back(std::move(svc));
+            }
+        }
+    }
+    services_ = std::move(ordered);
+    rebuild_dependents();
+    for (const auto& c : plan) {
+        if (c.what == reload_change::kind::added) {
+            launch(*by_name_.at(c.service));
+        }
+    }
+    schedule_reconcile();
+}
+
+// Takes a service out of the fleet: it stops (dependents first, as at shutdown is not needed
+// here: its dependents are changed or removed by the same reload, or keep running), and once
+// stopped its replacement, if any, starts.
+void fleet_runner::retire(const std::string& name, std::optional<config::service> replacement) {
+    auto it = std::find_if(services_.begin(), services_.end(),
+                           [&](const auto& s) { return s->name() == name; });
+    if (it == services_.end()) {
+        return;
+    }
+    auto svc = std::move(*it);
+    services_.erase(it);
+    by_name_.erase(name);
+    if (replacement) {
+        replacements_.insert_or_assign(name, std::move(*replacement));
+    }
+    service_runtime& ref = *svc;
+    retiring_.push_back(std::move(svc));
+    ref.stop_all();
+}
+
+void fleet_runner::schedule_reconcile() {
+    if (reconcile_posted_) {
+        return;
+    }
+    reconcile_posted_ = true;
+    // Later, on the loop: never destroy a service or replica from inside its own event.
+    boost::asio::post(io_, [this] { reconcile(); });
+}
+
+void fleet_runner::reconcile() {
+    reconcile_posted_ = false;
+    for (auto it = retiring_.begin(); it != retiring_.end();) {
+        service_runtime& old = **it;
+        if (!old.stopped()) {
+            ++it;
+            continue;
+        }
+        std::string name = old.name();
+        old.remove_cgroups();
+        release_image(old);
+        it = retiring_.erase(it);
+        auto repl = replacements_.find(name);
+        if (repl == replacements_.end()) {
+            logger()->info("reload: service {} removed", name);
+            continue;
+        }
+        auto svc = make_service(repl->second);
+        replacements_.erase(repl);
+        by_name_[name] = svc.get();
+        services_.push_back(std::move(svc));
+        std::vector<std::unique_ptr<service_runtime>> ordered;
+        for (const config::service* s : config::start_order(fleet_)) {
+            for (auto& candidate : services_) {
+                if (candidate && candidate->name() == s->name) {
+                    ordered.push_back(std::move(candidate));
+                }
+            }
+        }
+        services_ = std::move(ordered);
+        rebuild_dependents();
+        if (!shutting_down_) {
+            launch(*by_name_.at(name));
+        }
+    }
+    for (auto& svc : services_) {
+        svc->trim();
+    }
+    if (shutting_down_) {
+        continue_shutdown();
+    }
+}
+
+void fleet_runner::release_image(service_runtime& svc) {
+    if (svc.image_key.empty()) {
+        return;
+    }
+    if (auto st = layers_->release_image(svc.image_key); !st) {
+        logger()->warn("{}", st.error().message());
+    }
+    svc.image_key.clear();
+}
+
+void fleet_runner::shutdown(bool reboot) {
+    if (shutting_down_) {
+        return;
+    }
+    ending_ = reboot ? pid1::ending::reboot : pid1::ending::power_off;
+    logger()->info("shutdown requested through the control API");
+    begin_shutdown();
+}
+
+} // namespace berth

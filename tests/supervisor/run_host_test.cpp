@@ -1,0 +1,347 @@
+// `berth run` as a process on the host: start, restart policies, failing containers, a bad
+// fleet file, and a SIGTERM that stops everything and leaves nothing behind.
+#include "engine/cgroup.hpp"
+#include "engine/mountinfo.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::size_t count(const std::string& text, const std::string& word) {
+    std::size_t n = 0;
+    for (auto pos = text.find(word); pos != std::string::npos; pos = text.find(word, pos + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+class run_host_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (::geteuid() != 0) {
+            GTEST_SKIP() << "needs root (namespaces, mounts, cgroups)";
+        }
+        auto mount = berth::cgroup::mount_point();
+        if (!mount) {
+            GTEST_SKIP() << "needs a cgroup2 hierarchy: " << mount.error().message();
+        }
+        if (!fs::exists("/bin/busybox")) {
+            GTEST_SKIP() << "needs /bin/busybox (busybox-static)";
+        }
+        base_ = fs::temp_directory_path() / ("berth-run-test-" + std::to_string(::getpid()));
+        fs::remove_all(base_);
+        fs::create_directories(base_);
+        std::string make = std::string("bash ") + BERTH_SOURCE_DIR +
+                           "/scripts/make-busybox-layer.sh " + (base_ / "layer").string();
+        ASSERT_EQ(std::system(make.c_str()), 0);
+        cgroot_ = *mount + "/berth-run-test-" + std::to_string(::getpid());
+    }
+
+    void TearDown() override {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+        if (!cgroot_.empty()) {
+            (void)berth::cgroup::remove_tree(cgroot_);
+        }
+        if (!base_.empty()) {
+            if (auto m = berth::read_mountinfo()) {
+                for (const auto& e : berth::mounts_under(*m, base_.string())) {
+                    ::umount2(e.mount_point.c_str(), MNT_DETACH);
+                }
+            }
+            fs::remove_all(base_);
+        }
+    }
+
+    // A fleet file with the common header; `services` is appended as is.
+    fs::path write_fleet(const std::string& services) {
+        auto path = base_ / "fleet.toml";
+        std::ofstream out(path);
+        out << "[supervisor]\n"
+            << "cgroup_root = \"" << cgroot_ << "\"\n"
+            << "state_dir = \"" << (base_ / "state").string() << "\"\n"
+            << "shutdown_timeout = \"5s\"\n"
+            << "metrics_listen = \"none\"\n\n"
+            << "[image.busybox]\n"
+            << "layers = [\"" << (base_ / "layer").string() << "\"]\n\n"
+            << services;
+        return path;
+    }
+
+    void start_berth(const fs::path& fleet) {
+        pid_ = ::fork();
+        ASSERT_GE(pid_, 0);
+        if (pid_ == 0) {
+            int err = ::open((base_ / "berth.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            ::dup2(err, 2);
+            std::string berth = std::string(BERTH_BINARY_DIR) + "/bin/berth";
+            ::execl(berth.c_str(), "berth", "run", fleet.c_str(), nullptr);
+            ::_exit(126);
+        }
+    }
+
+    // Waits (bounded) until berth's stderr holds `text` `times` times.
+    bool wait_for_log(const std::string& text, std::size_t times = 1,
+                      std::chrono::seconds limit = 30s) {
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (count(berth_log(), text) >= times) {
+                return true;
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    }
+
+    std::string berth_log() const { return slurp(base_ / "berth.err"); }
+
+    // Sends SIGTERM and returns berth's exit status (-1 if it did not exit within `limit`).
+    int stop_berth(std::chrono::seconds limit = 20s) {
+        ::kill(pid_, SIGTERM);
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < deadline) {
+            int st = 0;
+            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+                pid_ = -1;
+                return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        return -1;
+    }
+
+    fs::path base_;
+    std::string cgroot_;
+    pid_t pid_ = -1;
+};
+
+TEST_F(run_host_test, runs_a_fleet_in_order_and_stops_it_leaving_nothing) {
+    auto mounts_before = berth::read_mountinfo();
+    ASSERT_TRUE(mounts_before);
+    start_berth(write_fleet(R"(
+[service.db]
+image = "busybox"
+command = ["/bin/sh", "-c", "echo db up; exec sleep 1000"]
+init = true
+
+[service.web]
+image = "busybox"
+command = ["/bin/sh", "-c", "echo web $BERTH_REPLICA on $(hostname); exec sleep 1000"]
+replicas = 3
+after = ["db"]
+init = true
+)"));
+    ASSERT_TRUE(wait_for_log("service web/2: ready")) << berth_log();
+    auto log = berth_log();
+    EXPECT_LT(log.find("service db/0: ready"), log.find("service web/0: ready")) << log;
+    for (int i = 0; i < 3; ++i) {
+        auto leaf = cgroot_ + "/web/" + std::to_string(i);
+        EXPECT_FALSE(slurp(leaf + "/cgroup.procs").empty()) << leaf;
+        auto out = base_ / "state" / "logs" / "web" / (std::to_string(i) + ".log");
+        for (int tries = 0; tries < 100 && slurp(out).empty(); ++tries) {
+            std::this_thread::sleep_for(20ms);
+        }
+        EXPECT_EQ(slurp(out), "web " + std::to_string(i) + " on web-" + std::to_string(i) + "\n");
+    }
+
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
+    log = berth_log();
+    auto stop = log.find("TERM: stopping the fleet");
+    ASSERT_NE(stop, std::string::npos) << log;
+    // Reverse order: every web replica has exited before db is told to stop.
+    auto db_exit = log.find("service db/0: exited", stop);
+    ASSERT_NE(db_exit, std::string::npos) << log;
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_LT(log.find("service web/" + std::to_string(i) + ": exited", stop), db_exit) << log;
+    }
+    EXPECT_FALSE(fs::exists(cgroot_)) << "the cgroup subtree is left";
+    auto mounts_after = berth::read_mountinfo();
+    ASSERT_TRUE(mounts_after);
+    EXPECT_EQ(mounts_after->size(), mounts_before->size());
+    EXPECT_FALSE(fs::exists(base_ / "state" / "scratch"));
+}
+
+TEST_F(run_host_test, on_failure_restarts_with_backoff_until_the_start_limit) {
+    start_berth(write_fleet(R"(
+[service.crash]
+image = "busybox"
+command = ["/bin/sh", "-c", "echo attempt; exit 4"]
+restart = "on-failure"
+restart_delay = "20ms"
+restart_delay_max = "100ms"
+start_limit_burst = 4
+start_limit_interval = "1m"
+)"));
+    ASSERT_TRUE(wait_for_log("start limit hit")) << berth_log();
+    auto log = berth_log();
+    EXPECT_EQ(count(log, "service crash/0: exited 4; restarting"), 3u) << log;
+    EXPECT_NE(log.find("service crash/0: failed: start limit hit: 4 starts within 60s; "
+                       "last: exited 4"),
+              std::string::npos)
+        << log;
+    EXPECT_EQ(count(slurp(base_ / "state" / "logs" / "crash" / "0.log"), "attempt"), 4u);
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
+}
+
+TEST_F(run_host_test, never_and_a_clean_exit_are_not_restarted) {
+    start_berth(write_fleet(R"(
+[service.once]
+image = "busybox"
+command = ["/bin/sh", "-c", "exit 0"]
+restart = "on-failure"
+
+[service.never]
+image = "busybox"
+command = ["/bin/sh", "-c", "exit 9"]
+restart = "never"
+)"));
+    ASSERT_TRUE(wait_for_log("service once/0: exited 0")) << berth_log();
+    ASSERT_TRUE(wait_for_log("service never/0: failed: exited 9")) << berth_log();
+    std::this_thread::sleep_for(300ms);
+    auto log = berth_log();
+    EXPECT_EQ(log.find("restarting"), std::string::npos) << log;
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
+}
+
+TEST_F(run_host_test, a_failing_container_leaves_the_others_running) {
+    start_berth(write_fleet(R"(
+[service.broken]
+image = "busybox"
+command = ["/nonexistent/program"]
+restart = "never"
+
+[service.fine]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+init = true
+)"));
+    ASSERT_TRUE(wait_for_log("service fine/0: ready")) << berth_log();
+    ASSERT_TRUE(wait_for_log("service broken/0: failed: shim: execve /nonexistent/program: "
+                             "No such file or directory"))
+        << berth_log();
+    EXPECT_FALSE(slurp(cgroot_ + "/fine/0/cgroup.procs").empty());
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
+}
+
+TEST_F(run_host_test, a_bad_fleet_file_starts_nothing_and_says_where) {
+    start_berth(write_fleet(R"(
+[service.web]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+replica = 2
+)"));
+    int st = 0;
+    ASSERT_EQ(::waitpid(pid_, &st, 0), pid_);
+    pid_ = -1;
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 1);
+    auto log = berth_log();
+    EXPECT_NE(
+        log.find("fleet.toml:14:1: service.web.replica: unknown key; did you mean 'replicas'?"),
+        std::string::npos)
+        << log;
+    EXPECT_FALSE(fs::exists(cgroot_));
+}
+
+TEST_F(run_host_test, an_ignored_stop_signal_is_ended_by_cgroup_kill_at_stop_timeout) {
+    start_berth(write_fleet(R"(
+[service.stubborn]
+image = "busybox"
+command = ["/bin/sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]
+stop_timeout = "300ms"
+init = true
+)"));
+    ASSERT_TRUE(wait_for_log("service stubborn/0: ready")) << berth_log();
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
+    EXPECT_NE(berth_log().find("(killed by cgroup.kill at stop_timeout 300ms)"), std::string::npos)
+        << berth_log();
+}
+
+TEST_F(run_host_test, reload_applies_only_the_plan_and_a_broken_file_changes_nothing) {
+    const std::string common = R"(
+[service.keep]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+init = true
+)";
+    start_berth(write_fleet(common + R"(replicas = 2
+
+[service.change]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+init = true
+
+[service.gone]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+init = true
+)"));
+    ASSERT_TRUE(wait_for_log("service keep/1: ready")) << berth_log();
+    ASSERT_TRUE(wait_for_log("service gone/0: ready")) << berth_log();
+    ASSERT_TRUE(wait_for_log("service change/0: ready")) << berth_log();
+    auto procs = [&](const std::string& replica) {
+        return slurp(cgroot_ + "/" + replica + "/cgroup.procs");
+    };
+    const auto keep0 = procs("keep/0");
+    const auto keep1 = procs("keep/1");
+    ASSERT_FALSE(keep0.empty());
+
+    write_fleet(common + R"(replicas = 4
+
+[service.change]
+image = "busybox"
+command = ["/bin/sleep", "2000"]
+init = true
+
+[service.new]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+init = true
+)");
+    ::kill(pid_, SIGHUP);
+    ASSERT_TRUE(wait_for_log("service keep/3: ready")) << berth_log();
+    ASSERT_TRUE(wait_for_log("service new/0: ready")) << berth_log();
+    ASSERT_TRUE(wait_for_log("reload: service gone removed")) << berth_log();
+    ASSERT_TRUE(wait_for_log("service change/0: ready", 2)) << berth_log();
+    auto log = berth_log();
+    EXPECT_NE(log.find("reload: scaled keep: replicas 2 -> 4"), std::string::npos) << log;
+    EXPECT_NE(log.find("reload: changed change: command changed"), std::string::npos) << log;
+    EXPECT_NE(log.find("reload: added new: 1 replicas"), std::string::npos) << log;
+    EXPECT_EQ(procs("keep/0"), keep0) << "a scaled service's old replica was touched";
+    EXPECT_EQ(procs("keep/1"), keep1);
+    EXPECT_FALSE(fs::exists(cgroot_ + "/gone"));
+
+    write_fleet("[service.broken\n");
+    ::kill(pid_, SIGHUP);
+    ASSERT_TRUE(wait_for_log("the running fleet is unchanged")) << berth_log();
+    EXPECT_EQ(procs("keep/0"), keep0);
+    EXPECT_FALSE(procs("new/0").empty());
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
+    EXPECT_FALSE(fs::exists(cgroot_));
+}
+
+} // namespace
