@@ -4,6 +4,8 @@
 #include "engine/log.hpp"
 #include "engine/shim_spec.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <system_error>
@@ -53,8 +55,12 @@ std::optional<std::string> unsupported(const config::service& s) {
     if (s.image && s.upper == config::upper_kind::disk) {
         return "upper = \"disk\" is not supported yet (only \"tmpfs\")";
     }
-    if (s.readiness.type != config::readiness::kind::none) {
-        return "readiness other than \"none\" is not supported yet";
+    if (s.readiness.type == config::readiness::kind::exec) {
+        return "readiness exec probes are not supported yet (only \"none\" and \"notify\")";
+    }
+    if (s.readiness.type == config::readiness::kind::notify && s.namespaces.net) {
+        return "readiness = \"notify\" needs the host's network namespace (its socket is "
+               "abstract); remove \"net\" from namespaces";
     }
     return std::nullopt;
 }
@@ -173,6 +179,27 @@ void service_runtime::send(std::optional<std::uint32_t> replica,
         if (!replica || r->expanded.index == *replica) {
             dispatch(*r, {kind});
         }
+    }
+}
+
+void service_runtime::on_notify(replica_runtime& r, std::string_view message) noexcept {
+    if (spec_.readiness.type != config::readiness::kind::notify) {
+        logger()->debug("service {}: ignoring sd_notify (readiness is not notify)", r.expanded.id);
+        return;
+    }
+    auto m = parse_notify(message);
+    if (m.status) {
+        r.notify_status = *m.status;
+        logger()->debug("service {}: status: {}", r.expanded.id, *m.status);
+    }
+    if (m.ready) {
+        dispatch(r, {lifecycle::event_kind::ready_ok});
+    }
+    if (m.watchdog) {
+        dispatch(r, {lifecycle::event_kind::watchdog});
+    }
+    if (m.stopping) {
+        logger()->info("service {}: says it is stopping", r.expanded.id);
     }
 }
 
@@ -392,6 +419,19 @@ status service_runtime::spawn_checked(replica_runtime& r) {
     }
     if (!has_path) {
         launch.env.push_back(std::string("PATH=") + default_path);
+    }
+    if (spec_.readiness.type == config::readiness::kind::notify) {
+        if (!r.notify) {
+            auto name = "berth-" + std::to_string(::getpid()) + "-" + spec_.name + "-" +
+                        std::to_string(r.expanded.index);
+            auto listener = notify_listener::open(
+                ctx_.io, name, [this, &r](pid_t, std::string_view m) { on_notify(r, m); });
+            if (!listener) {
+                return listener.error();
+            }
+            r.notify = std::move(*listener);
+        }
+        launch.env.push_back("NOTIFY_SOCKET=" + r.notify->address());
     }
     launch.cgroup_fd = leaf->get();
     launch.new_pid_namespace = spec_.namespaces.pid;

@@ -7,6 +7,7 @@
 #include "engine/cgroup.hpp"
 #include "engine/container.hpp"
 #include "supervisor/lifecycle.hpp"
+#include "supervisor/notify.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -47,6 +48,10 @@ struct replica_runtime {
     bool limits_applied = false;
     std::uint64_t oom_kills_before = 0; // memory.events oom_kill when the run started
     bool last_exit_oom = false;
+    std::string notify_status; // the last STATUS= it sent over sd_notify
+    // readiness = "notify": this replica's own socket, so a message is known to be its own
+    // even when the sender has exited before the loop reads it.
+    std::unique_ptr<notify_listener> notify;
     std::deque<lifecycle::event> pending; // events raised while an event is being handled
     bool dispatching = false;
 };
@@ -79,6 +84,9 @@ public:
     void stop_all() noexcept;  // "down" to every replica
     // One lifecycle event to one replica (index < replicas().size()), or to every replica.
     void send(std::optional<std::uint32_t> replica, lifecycle::event_kind kind) noexcept;
+
+    // An sd_notify message from a process of replica r.
+    void on_notify(replica_runtime& r, std::string_view message) noexcept;
     void kill_all() noexcept; // cgroup.kill on the whole service
     void set_dependencies_ok(bool ok, const std::string& reason) noexcept;
 

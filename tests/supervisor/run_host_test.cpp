@@ -344,4 +344,54 @@ init = true
     EXPECT_FALSE(fs::exists(cgroot_));
 }
 
+TEST_F(run_host_test, notify_readiness_orders_dependents_and_times_out_silent_services) {
+    fs::copy_file(BERTH_TEST_SD_NOTIFY, base_ / "layer" / "bin" / "sd_notify");
+    start_berth(write_fleet(R"(
+[service.slow]
+image = "busybox"
+command = ["/bin/sh", "-c", "sleep 0.5; sd_notify STATUS=warm READY=1; exec sleep 1000"]
+readiness = "notify"
+init = true
+
+[service.after_slow]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+after = ["slow"]
+init = true
+
+[service.silent]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+readiness = "notify"
+start_timeout = "400ms"
+stop_timeout = "200ms"
+restart = "never"
+init = true
+
+[service.hung]
+image = "busybox"
+command = ["/bin/sh", "-c", "sd_notify READY=1 WATCHDOG=1; exec sleep 1000"]
+readiness = "notify"
+watchdog_timeout = "500ms"
+restart = "never"
+stop_timeout = "200ms"
+init = true
+)"));
+    ASSERT_TRUE(wait_for_log("service after_slow/0: ready")) << berth_log();
+    ASSERT_TRUE(wait_for_log("service silent/0: failed")) << berth_log();
+    ASSERT_TRUE(wait_for_log("service hung/0: failed")) << berth_log();
+    auto log = berth_log();
+    auto running = log.find("service slow/0: running");
+    auto ready = log.find("service slow/0: ready");
+    ASSERT_NE(running, std::string::npos) << log;
+    ASSERT_NE(ready, std::string::npos) << log;
+    EXPECT_LT(running, ready);
+    EXPECT_LT(ready, log.find("service after_slow/0: ready")) << log;
+    EXPECT_NE(log.find("service silent/0: failed: not ready within start_timeout 400ms"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find("service hung/0: failed: watchdog timeout 500ms"), std::string::npos) << log;
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
+}
+
 } // namespace
