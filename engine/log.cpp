@@ -1,10 +1,10 @@
 // Named loggers on one synchronous stderr sink; text for people, JSON lines for machines.
 #include "engine/log.hpp"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <array>
-#include <mutex>
 #include <string>
 
 namespace berth::log {
@@ -21,11 +21,39 @@ state& current() {
     return s;
 }
 
-const char* pattern_for(format fmt) {
-    if (fmt == format::json) {
-        return R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","module":"%n","msg":"%v"})";
+// %j: the message as the inside of a JSON string (quotes, backslashes, control bytes).
+class json_message_flag final : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&,
+                spdlog::memory_buf_t& dest) override {
+        static constexpr char hex[] = "0123456789abcdef";
+        for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+            auto u = static_cast<unsigned char>(c);
+            if (c == '"' || c == '\\') {
+                dest.push_back('\\');
+                dest.push_back(c);
+            } else if (u < 0x20) {
+                const char esc[] = {'\\', 'u', '0', '0', hex[u >> 4], hex[u & 15]};
+                dest.append(esc, esc + sizeof esc);
+            } else {
+                dest.push_back(c);
+            }
+        }
     }
-    return "%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %n: %v";
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<json_message_flag>();
+    }
+};
+
+std::unique_ptr<spdlog::formatter> formatter_for(format fmt) {
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    if (fmt == format::json) {
+        f->add_flag<json_message_flag>('j').set_pattern(
+            R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","module":"%n","msg":"%j"})");
+    } else {
+        f->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %n: %v");
+    }
+    return f;
 }
 
 } // namespace
@@ -39,7 +67,7 @@ std::shared_ptr<spdlog::logger> get(std::string_view module) noexcept {
         auto& s = current();
         auto logger = std::make_shared<spdlog::logger>(name, s.sink);
         logger->set_level(s.level);
-        logger->set_pattern(pattern_for(s.fmt));
+        logger->set_formatter(formatter_for(s.fmt));
         logger->flush_on(spdlog::level::warn);
         spdlog::register_logger(logger);
         return logger;
@@ -57,7 +85,7 @@ void configure(format fmt, spdlog::level::level_enum level) noexcept {
     s.level = level;
     spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& l) {
         l->set_level(level);
-        l->set_pattern(pattern_for(fmt));
+        l->set_formatter(formatter_for(fmt));
     });
 }
 
