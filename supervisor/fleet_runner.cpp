@@ -1,7 +1,7 @@
 // The running fleet: start-up, dependencies, signals, ordered shutdown, teardown.
 #include "supervisor/fleet_runner.hpp"
 
-#include "config/detail/text.hpp"
+#include "config/suggest.hpp"
 #include "config/loader.hpp"
 #include "engine/cgroup.hpp"
 #include "engine/layer_store.hpp"
@@ -415,7 +415,7 @@ result<service_runtime*> fleet_runner::find(std::string_view name,
             names.push_back(known);
         }
         return error(ENOENT, "no service named '" + std::string(name) + "'" +
-                                 config::detail::did_you_mean(name, names));
+                                 config::did_you_mean(name, names));
     }
     auto count = it->second->replicas().size();
     if (replica && *replica >= count) {

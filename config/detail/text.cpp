@@ -1,5 +1,6 @@
 // TOML quoting, key paths and nearest-key suggestions for diagnostics and rendering.
 #include "config/detail/text.hpp"
+#include "config/suggest.hpp"
 
 #include <algorithm>
 #include <vector>
@@ -162,3 +163,11 @@ std::string did_you_mean(std::string_view word, std::span<const std::string_view
 }
 
 } // namespace berth::config::detail
+
+namespace berth::config {
+
+std::string did_you_mean(std::string_view word, std::span<const std::string_view> candidates) {
+    return detail::did_you_mean(word, candidates);
+}
+
+} // namespace berth::config
