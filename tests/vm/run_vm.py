@@ -128,8 +128,11 @@ def _berth_dir(scen, args):
         wanted, what = args.berth_build_dir, "a berth build (--berth-build-dir or BERTH_BUILD_DIR)"
     if not wanted:
         return None, f"needs {what}"
-    if not (pathlib.Path(wanted) / "berth").is_file():
-        return None, f"needs {what}: no 'berth' in '{wanted}'"
+    # A berth build without its shim starts no container: both, or the scenario cannot run.
+    names = ("berth",) if scen.berth == "stand-in" else ("berth", "berth-shim")
+    for name in names:
+        if not (pathlib.Path(wanted) / name).is_file():
+            return None, f"needs {what}: no '{name}' in '{wanted}'"
     return wanted, None
 
 
@@ -184,7 +187,7 @@ def _run_one(scen, kern, berth_dir, args, log_dir):
     with scratch.directory(scen.name) as tmp:
         initrd = pathlib.Path(tmp) / "initramfs.cpio.gz"
         started = time.monotonic()
-        summary = image.build(kern, scen, initrd, berth_dir)
+        summary, binaries = image.build(kern, scen, initrd, berth_dir)
         built = time.monotonic() - started
         if args.keep_initramfs:
             keep = pathlib.Path(args.keep_initramfs)
@@ -199,8 +202,12 @@ def _run_one(scen, kern, berth_dir, args, log_dir):
                          append=os.environ.get("BERTH_VM_APPEND", ""), echo=echo)
     verdict = markers.judge(scen.name, dataclasses.replace(expect, timeout=timeout),
                             boot.console, boot.markers, boot.exit_code, boot.shutdown_reason,
-                            boot.timed_out)
+                            boot.timed_out, present=binaries)
     _print_verdict(scen, verdict, boot, console_log, markers_log)
+    # Every value of the boot, the host's computed ones (console-uptime) included, one KEY=VALUE
+    # a line: what a benchmark record reads (boot_to_ready_seconds).
+    values_file = log_dir / f"{scen.name}.values"
+    values_file.write_text("".join(f"{k}={v}\n" for k, v in verdict.report.values.items()))
     return verdict.ok
 
 
@@ -216,6 +223,8 @@ def _print_verdict(scen, verdict, boot, console_log, markers_log):
         f"(QMP {boot.shutdown_reason}), {boot.seconds:.1f} s from start to exit")
     for warning in verdict.warnings:
         log(f"berth-vm: {scen.name}: warning: {warning}")
+    for skipped in verdict.skipped:
+        log(f"berth-vm: {scen.name}: skipped check {skipped}")
     if verdict.ok:
         log(f"berth-vm: {scen.name} PASS")
         return
@@ -234,7 +243,7 @@ def cmd_shell(args):
     kern = kernel.prepare(log)
     with scratch.directory("shell") as tmp:
         initrd = pathlib.Path(tmp) / "initramfs.cpio.gz"
-        log(f"berth-vm: shell: {image.build(kern, scen, initrd, berth_dir)}")
+        log(f"berth-vm: shell: {image.build(kern, scen, initrd, berth_dir)[0]}")
         accel = _accel(args, kern, tmp, pathlib.Path(tmp))
         argv = qemu.command(kern.vmlinuz, initrd, "/dev/null", pathlib.Path(tmp) / "markers.log",
                             pathlib.Path(tmp) / "qmp.sock", scen.expect.memory, scen.expect.smp,

@@ -34,9 +34,23 @@ BERTH-VM: demo DONE\r
 
 
 def verdict(console, expect_text=EXPECT, markers_text="", exit_code=0,
-            reason="guest-shutdown", timed_out=False):
+            reason="guest-shutdown", timed_out=False, present=()):
     return markers.judge("demo", markers.parse_expect(expect_text), console, markers_text,
-                         exit_code, reason, timed_out)
+                         exit_code, reason, timed_out, present)
+
+
+# berth's own log on the console (its stderr), between the markers and kernel lines.
+BERTH_CONSOLE = GOOD_CONSOLE.replace("BERTH-VM: demo DONE\r\n", """\
+2026-12-03 12:12:58.931 debug supervisor: service hog/0: starting pid=135
+2026-12-03 12:12:59.031 info  supervisor: service hog/0: ready pid=135
+[    3.9] hog invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0
+2026-12-03 12:12:59.532 info  supervisor: service idle/0: ready pid=137
+2026-12-03 12:13:00.199 info  supervisor: service hog/0: killed by SIGKILL after OOM kill; \
+restarting (restart 1)
+BERTH-VM: demo probe PASS detail quoting shutdown_timeout reached
+BERTH-VM: demo clock_offset=1796299975.500
+BERTH-VM: demo DONE\r
+""")
 
 
 class JudgeTest(unittest.TestCase):
@@ -135,6 +149,78 @@ class JudgeTest(unittest.TestCase):
         self.assertTrue(any("blocked for more than" in w for w in v.warnings))
 
 
+class BerthctlNeedTest(unittest.TestCase):
+    EXPECT = EXPECT + "pass status needs berthctl\n"
+
+    def test_check_that_needs_a_missing_binary_is_skipped(self):
+        v = verdict(GOOD_CONSOLE + "BERTH-VM: demo status SKIP no /usr/bin/berthctl\n",
+                    self.EXPECT)
+        self.assertTrue(v.ok, v.failures)
+        self.assertEqual(v.skipped, ["status: needs berthctl, which the guest lacks (the "
+                                     "probe: no /usr/bin/berthctl)"])
+
+    def test_check_that_needs_a_present_binary_must_pass(self):
+        v = verdict(GOOD_CONSOLE + "BERTH-VM: demo status SKIP no /usr/bin/berthctl\n",
+                    self.EXPECT, present=("berth", "berthctl"))
+        self.assertIn("check status: no PASS marker", v.failures)
+        ok = verdict(GOOD_CONSOLE + "BERTH-VM: demo status PASS\n", self.EXPECT,
+                     present=("berthctl",))
+        self.assertTrue(ok.ok, ok.failures)
+
+    def test_a_skip_never_covers_a_fail(self):
+        v = verdict(GOOD_CONSOLE + "BERTH-VM: demo status FAIL wrong\n", self.EXPECT)
+        self.assertIn("check status FAIL wrong", v.failures)
+
+    def test_a_skip_of_an_unlisted_check_is_listed(self):
+        v = verdict(GOOD_CONSOLE + "BERTH-VM: demo extra SKIP needs a disk\n")
+        self.assertTrue(v.ok, v.failures)
+        self.assertEqual(v.skipped, ["extra: needs a disk"])
+
+
+class ConsoleTest(unittest.TestCase):
+    def test_console_check_passes_with_the_matching_line(self):
+        v = verdict(BERTH_CONSOLE, EXPECT + "console oom  service hog/0: .*after OOM kill; "
+                    "restarting\n")
+        self.assertTrue(v.ok, v.failures)
+        status, detail = v.report.checks["oom"][0]
+        self.assertEqual(status, "PASS")
+        self.assertIn("12:13:00.199 info  supervisor: service hog/0: killed", detail)
+
+    def test_console_check_without_a_match_fails(self):
+        v = verdict(BERTH_CONSOLE, EXPECT + "console cad rebooting\n")
+        self.assertIn("check cad FAIL no console line matches /rebooting/", v.failures)
+
+    def test_runs_of_spaces_in_the_pattern_are_kept(self):
+        self.assertTrue(verdict(BERTH_CONSOLE, EXPECT + "console r info  supervisor\n").ok)
+        self.assertFalse(verdict(BERTH_CONSOLE, EXPECT + "console r info supervisor\n").ok)
+
+    def test_console_not_fails_on_a_match_and_ignores_markers(self):
+        v = verdict(BERTH_CONSOLE, EXPECT + "console-not calm invoked oom-killer\n")
+        self.assertTrue(any(f.startswith("check calm FAIL console: [    3.9] hog invoked")
+                            for f in v.failures), v.failures)
+        # "shutdown_timeout reached" is only in a marker line: not PID 1's log.
+        quiet = verdict(BERTH_CONSOLE, EXPECT + "console-not clean shutdown_timeout reached\n")
+        self.assertTrue(quiet.ok, quiet.failures)
+
+    def test_console_uptime_uses_the_last_match_and_the_clock_offset(self):
+        v = verdict(BERTH_CONSOLE, EXPECT + "console-uptime ready_at supervisor: service "
+                    "\\S+: ready pid=\n")
+        self.assertTrue(v.ok, v.failures)
+        # 12:12:59.532 UTC is 1796299979.532; minus the offset 1796299975.500.
+        self.assertEqual(v.report.values["ready_at"], "4.03")
+
+    def test_console_uptime_needs_a_match_and_the_offset(self):
+        v = verdict(BERTH_CONSOLE, EXPECT + "console-uptime gone never logged\n")
+        self.assertIn("value gone: no console line matches /never logged/", v.failures)
+        no_offset = BERTH_CONSOLE.replace("BERTH-VM: demo clock_offset=1796299975.500\n", "")
+        v = verdict(no_offset, EXPECT + "console-uptime r ready pid=\n")
+        self.assertTrue(any("no clock_offset marker" in f for f in v.failures), v.failures)
+
+    def test_bad_regex_names_the_line(self):
+        with self.assertRaisesRegex(markers.ExpectError, r"e:1: .*bad regular expression"):
+            markers.parse_expect("console x (", "e")
+
+
 class ExpectTest(unittest.TestCase):
     def test_defaults(self):
         e = markers.parse_expect("")
@@ -153,7 +239,8 @@ class ExpectTest(unittest.TestCase):
         self.assertEqual(e.pid1, ["/usr/bin/berth", "--pid1", "x"])
 
     def test_errors_name_the_line(self):
-        for text in ("bogus thing", "shutdown halt", "timeout soon", "pass", "pass a b"):
+        for text in ("bogus thing", "shutdown halt", "timeout soon", "pass", "pass a b",
+                     "pass a needs", "console onlyname", "console-uptime"):
             with self.subTest(text=text), self.assertRaisesRegex(markers.ExpectError, r"e:1: "):
                 markers.parse_expect(text, "e")
 

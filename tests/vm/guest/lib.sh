@@ -8,10 +8,16 @@
 #
 #   vm_pass CHECK [DETAIL]       BERTH-VM: <scenario> CHECK PASS DETAIL
 #   vm_fail CHECK [DETAIL]       BERTH-VM: <scenario> CHECK FAIL DETAIL
+#   vm_skip CHECK REASON         BERTH-VM: <scenario> CHECK SKIP REASON (a check that cannot run
+#                                here, e.g. without /usr/bin/berthctl; never instead of a FAIL)
 #   vm_check CHECK CMD [ARG...]  PASS if CMD exits 0, else FAIL with its output
 #   vm_value KEY VALUE           BERTH-VM: <scenario> KEY=VALUE
+#   vm_clock_offset              the value clock_offset: wall clock minus /proc/uptime, so that
+#                                the host can place PID 1's log times on the uptime clock
+#                                (console-uptime in an expect file)
 #   vm_done                      BERTH-VM: <scenario> DONE (the host fails a boot without it)
 #   vm_wait SECONDS CMD [ARG...] retries CMD every 0.1 s until it succeeds; 1 after SECONDS
+#   vm_field FILE KEY            the value of KEY in a flat-keyed file (memory.events, cpu.stat)
 #   vm_pid1_handles SIGNUM       PID 1 blocks or catches SIGNUM, so a kill(1, SIGNUM) counts
 #   vm_poweroff / vm_reboot      reboot(2) at once (busybox -f: no init to ask); the guest has no
 #                                disk, so there is nothing to sync
@@ -43,6 +49,12 @@ vm_fail() {
     vm_say "$vm_check_name FAIL${*:+ $(vm_oneline "$*")}"
 }
 
+vm_skip() {
+    vm_check_name=$1
+    shift
+    vm_say "$vm_check_name SKIP $(vm_oneline "$*")"
+}
+
 vm_check() {
     vm_check_name=$1
     shift
@@ -57,18 +69,42 @@ vm_value() {
     vm_say "$1=$2"
 }
 
+# adjtimex (no options: it only reads) gives the wall clock in microseconds, `date` only in
+# seconds; the two /proc/uptime reads around it bound the error (10 ms ticks).
+vm_clock_offset() {
+    read -r vm_up1 _ </proc/uptime
+    vm_wall=$(adjtimex | awk '$1 == "time.tv_sec:" { s = $2 } $1 == "time.tv_usec:" { u = $2 }
+        END { printf "%d.%06d", s, u }')
+    read -r vm_up2 _ </proc/uptime
+    vm_value clock_offset "$(awk -v n="$vm_wall" -v a="$vm_up1" -v b="$vm_up2" \
+        'BEGIN { printf "%.3f", n - (a + b) / 2 }')"
+}
+
 vm_done() {
     vm_say DONE
 }
 
+# vm_now: the guest's uptime in hundredths of a second, set without a fork ("12.34" -> 1234; the
+# 1 in front of the fraction keeps "09" from reading as octal).
+vm_clock() {
+    read -r vm_up _ </proc/uptime
+    vm_now=$((${vm_up%.*} * 100 + 1${vm_up#*.} - 100))
+}
+
+# A deadline on the guest's clock, not a count of tries: a slow CMD does not stretch SECONDS.
 vm_wait() {
-    vm_wait_ticks=$(($1 * 10))
+    vm_clock
+    vm_wait_until=$((vm_now + $1 * 100))
     shift
     while ! "$@" >/dev/null 2>&1; do
-        vm_wait_ticks=$((vm_wait_ticks - 1))
-        [ "$vm_wait_ticks" -gt 0 ] || return 1
+        vm_clock
+        [ "$vm_now" -lt "$vm_wait_until" ] || return 1
         sleep 0.1
     done
+}
+
+vm_field() {
+    awk -v key="$2" '$1 == key { print $2 }' "$1" 2>/dev/null
 }
 
 # The kernel drops a signal that PID 1 leaves at its default action, so a probe that signals

@@ -108,7 +108,7 @@ def add_binary(manifest, guest_path, host_path, workdir):
 
 def build(kern, scenario, out_path, berth_dir=None):
     """Writes the scenario's initramfs to out_path (scratch files go beside it); returns a
-    one-line summary of its contents."""
+    one-line summary of its contents and the names of the berth binaries it holds."""
     manifest = base_manifest()
     manifest.add_file("/init", GUEST_DIR / "init", 0o755)
     manifest.add_file("/usr/lib/berth-vm/stage2", GUEST_DIR / "stage2", 0o755)
@@ -128,9 +128,10 @@ def build(kern, scenario, out_path, berth_dir=None):
     _add_scenario_files(manifest, scenario)
     manifest.add_bytes("/etc/berth-vm/env", _env(scenario, kern).encode())
     size = manifest.write(out_path, compresslevel=1)
-    return (f"{len(manifest.paths())} entries, {size // 1024} KiB uncompressed, "
-            f"{pathlib.Path(out_path).stat().st_size // 1024} KiB gzip; modules: "
-            f"{' '.join(modules)}; berth binaries: {' '.join(binaries) or 'none'}")
+    summary = (f"{len(manifest.paths())} entries, {size // 1024} KiB uncompressed, "
+               f"{pathlib.Path(out_path).stat().st_size // 1024} KiB gzip; modules: "
+               f"{' '.join(modules)}; berth binaries: {' '.join(binaries) or 'none'}")
+    return summary, binaries
 
 
 def _add_modules(manifest, kern, names):

@@ -1,19 +1,22 @@
 """The host side's judgement of a boot: expect files, marker lines from the serial ports, verdicts.
 
 The guest reports with lines of one shape (written by guest/lib.sh):
-    BERTH-VM: <scenario> <check> PASS|FAIL [detail]
+    BERTH-VM: <scenario> <check> PASS|FAIL|SKIP [detail]
     BERTH-VM: <scenario> <key>=<value>   (the value runs to the end of the line)
     BERTH-VM: <scenario> DONE
 A line may carry kernel text before the marker (printk can land mid-line on the console), so the
-marker is searched anywhere in a line. judge() is pure: it sees only texts and numbers, which is
-what lets tests/vm/test_markers.py check it without booting anything.
+marker is searched anywhere in a line. Besides the markers, the host reads PID 1's own log on the
+console (berth logs to stderr, which is the console): `console` checks search it, `console-uptime`
+values place one of its lines on the guest's uptime clock. judge() is pure: it sees only texts and
+numbers, which is what lets tests/vm/test_markers.py check it without booting anything.
 """
 
 import dataclasses
+import datetime
 import re
 
 MARKER = re.compile(r"BERTH-VM: (\S+) (.*?)\s*$")
-CHECK = re.compile(r"(\S+) (PASS|FAIL)(?: (.*))?$")
+CHECK = re.compile(r"(\S+) (PASS|FAIL|SKIP)(?: (.*))?$")
 VALUE = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$")
 PANIC = re.compile(r"Kernel panic")
 WARNING = re.compile(r"(Oops:|BUG: |WARNING: CPU: |segfault at|blocked for more than|"
@@ -27,6 +30,11 @@ ENDINGS = {
     "host-signal": "killed",
     "host-qmp-quit": "killed",
 }
+# berth's text log line starts with its local time (spdlog "%Y-%m-%d %H:%M:%S.%e"); the guest has
+# no time zone, so that is UTC.
+LOG_TIME = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
+# The guest's wall clock minus its uptime, in seconds (guest/lib.sh vm_clock_offset).
+CLOCK_OFFSET = "clock_offset"
 DEFAULT_TIMEOUT = 120
 REQUIRED_VALUES = ("boot_seconds",)
 
@@ -45,8 +53,30 @@ class ExpectError(Exception):
 
 
 @dataclasses.dataclass
+class ConsoleCheck:
+    """`console CHECK REGEX`: some console line matches REGEX (present), or, for
+    `console-not CHECK REGEX`, none does. Marker lines are not searched."""
+    check: str
+    pattern: re.Pattern
+    present: bool
+
+
+@dataclasses.dataclass
+class ConsoleUptime:
+    """`console-uptime KEY REGEX`: KEY is the guest's uptime (seconds since the kernel started)
+    at the last console line that matches REGEX, from the log time at that line's start and the
+    guest's clock_offset value."""
+    key: str
+    pattern: re.Pattern
+
+
+@dataclasses.dataclass
 class Expect:
     passes: list = dataclasses.field(default_factory=list)  # checks that must report PASS
+    # check -> a berth binary (berthctl): the check must PASS only when the guest has it.
+    needs: dict = dataclasses.field(default_factory=dict)
+    console: list = dataclasses.field(default_factory=list)  # ConsoleCheck
+    console_uptimes: list = dataclasses.field(default_factory=list)  # ConsoleUptime
     values: list = dataclasses.field(default_factory=lambda: list(REQUIRED_VALUES))
     timeout: int = DEFAULT_TIMEOUT
     shutdown: str = "poweroff"  # poweroff or reboot
@@ -64,26 +94,48 @@ class Expect:
 def parse_expect(text, origin="expect"):
     expect = Expect()
     for number, raw in enumerate(text.splitlines(), start=1):
-        words = raw.split("#", 1)[0].split()
+        line = raw.split("#", 1)[0].strip()
+        words = line.split()
         if not words:
             continue
         key, args = words[0], words[1:]
         where = f"{origin}:{number}"
         try:
-            _apply(expect, key, args, where)
+            _apply(expect, key, args, line[len(key):].strip())
         except ValueError as e:
             raise ExpectError(f"{where}: '{raw.strip()}': {e}") from e
     return expect
 
 
-def _apply(expect, key, args, where):
+def _name_and_pattern(key, rest):
+    """`NAME REGEX`: the regex is the rest of the line as written (runs of spaces kept)."""
+    parts = rest.split(None, 1)
+    if len(parts) != 2:
+        raise ValueError(f"'{key}' takes a name and a regular expression")
+    try:
+        return parts[0], re.compile(parts[1].strip())
+    except re.error as e:
+        raise ValueError(f"bad regular expression: {e}") from e
+
+
+def _apply(expect, key, args, rest):
     def one():
         if len(args) != 1:
             raise ValueError(f"'{key}' takes one argument")
         return args[0]
 
     if key == "pass":
-        expect.passes.append(one())
+        if len(args) == 3 and args[1] == "needs":
+            expect.needs[args[0]] = args[2]
+        elif len(args) != 1:
+            raise ValueError("'pass' takes a check, optionally followed by 'needs BINARY'")
+        expect.passes.append(args[0])
+    elif key in ("console", "console-not"):
+        check, pattern = _name_and_pattern(key, rest)
+        expect.console.append(ConsoleCheck(check, pattern, key == "console"))
+    elif key == "console-uptime":
+        name, pattern = _name_and_pattern(key, rest)
+        expect.console_uptimes.append(ConsoleUptime(name, pattern))
     elif key == "value":
         if one() not in expect.values:
             expect.values.append(args[0])
@@ -159,21 +211,68 @@ class Verdict:
     failures: list  # one line each, why the scenario failed
     warnings: list
     report: Report
+    skipped: list = dataclasses.field(default_factory=list)  # checks not run, with the reason
+
+
+def _log_lines(console):
+    """The console without the markers: the kernel's and PID 1's own lines."""
+    return [line.strip() for line in console.replace("\r", "").splitlines()
+            if "BERTH-VM: " not in line]
+
+
+def _judge_console(expect, lines, report, failures):
+    for c in expect.console:
+        hit = next((line for line in lines if c.pattern.search(line)), None)
+        if c.present:
+            entry = ("PASS", f"console: {hit}") if hit is not None else (
+                "FAIL", f"no console line matches /{c.pattern.pattern}/")
+        else:
+            entry = ("FAIL", f"console: {hit}") if hit is not None else (
+                "PASS", f"no console line matches /{c.pattern.pattern}/")
+        report.checks.setdefault(c.check, []).append(entry)
+    offset = report.values.get(CLOCK_OFFSET)
+    for u in expect.console_uptimes:
+        hits = [line for line in lines if u.pattern.search(line)]
+        stamp = LOG_TIME.search(hits[-1]) if hits else None
+        if not hits:
+            failures.append(f"value {u.key}: no console line matches /{u.pattern.pattern}/")
+        elif stamp is None:
+            failures.append(f"value {u.key}: no log time at the start of '{hits[-1]}'")
+        elif offset is None:
+            failures.append(f"value {u.key}: no {CLOCK_OFFSET} marker (the probe calls "
+                            "vm_clock_offset)")
+        else:
+            wall = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S.%f")
+            wall = wall.replace(tzinfo=datetime.timezone.utc).timestamp()
+            report.values[u.key] = f"{wall - float(offset):.2f}"
 
 
 def judge(scenario, expect, console, markers="", exit_code=None, shutdown_reason=None,
-          timed_out=False):
-    """The verdict on one boot: every expected PASS and value, DONE, no FAIL, no panic, no
-    timeout, QEMU exit status 0 and the expected ending (QMP's SHUTDOWN reason)."""
+          timed_out=False, present=()):
+    """The verdict on one boot: every expected PASS (a check that needs a binary the guest lacks,
+    per `present`, is skipped instead), every console check and value, DONE, no FAIL, no panic,
+    no timeout, QEMU exit status 0 and the expected ending (QMP's SHUTDOWN reason)."""
     report = parse_markers(scenario, markers, console)
-    failures, warnings = [], []
+    failures, warnings, skipped = [], [], []
+    _judge_console(expect, _log_lines(console), report, failures)
     for check, results in report.checks.items():
         for status, detail in results:
             if status == "FAIL":
                 failures.append(f"check {check} FAIL {detail}".rstrip())
     for check in expect.passes:
-        if not any(status == "PASS" for status, _ in report.checks.get(check, [])):
+        results = report.checks.get(check, [])
+        if any(status == "PASS" for status, _ in results):
+            continue
+        need = expect.needs.get(check)
+        if need is not None and need not in present:
+            said = [detail for status, detail in results if status == "SKIP"]
+            skipped.append(f"{check}: needs {need}, which the guest lacks"
+                           f"{' (the probe: ' + said[0] + ')' if said else ''}")
+        else:
             failures.append(f"check {check}: no PASS marker")
+    for check, results in report.checks.items():
+        if check not in expect.passes and all(status == "SKIP" for status, _ in results):
+            skipped.append(f"{check}: {results[0][1]}")
     for key in expect.values:
         if key not in report.values:
             failures.append(f"value {key}: no marker")
@@ -202,4 +301,4 @@ def judge(scenario, expect, console, markers="", exit_code=None, shutdown_reason
         warnings.append(f"marker of another scenario: {line}")
     for line in report.unparsed:
         warnings.append(f"unparsed marker: {line}")
-    return Verdict(not failures, failures, warnings, report)
+    return Verdict(not failures, failures, warnings, report, skipped)

@@ -1,0 +1,93 @@
+# berth-memory: runs beside berth (PID 1) in the guest's root namespaces; berth reaps it. It
+# waits for berth, notes the idle neighbour, waits for the hog's OOM kills in the cgroup berth made
+# for it (one per start: the first run and two restarts), checks the neighbour kept its
+# processes, and asks berthctl (when the guest has it) for its account; then SIGTERM to PID 1,
+# which must stop the fleet and power off (the host asserts the ending: shutdown poweroff).
+. /usr/lib/berth-vm/lib.sh
+
+finish() {
+    vm_done
+    kill -TERM 1
+    exit 0
+}
+
+if vm_wait 60 vm_pid1_handles 15; then
+    vm_pass pid1_ready
+else
+    vm_fail pid1_ready "PID 1 left SIGTERM at its default action for 60 s"
+    finish
+fi
+
+# DESIGN: as PID 1, berth owns the cgroup2 root; each replica is <root>/<service>/<replica>.
+hog=/sys/fs/cgroup/hog/0
+idle=/sys/fs/cgroup/idle/0
+oom_kills() {
+    vm_field "$hog/memory.events" oom_kill
+}
+at_least_oom_kills() {
+    [ "$(oom_kills)" -ge "$1" ] 2>/dev/null
+}
+idle_up() {
+    [ "$(vm_field "$idle/cgroup.events" populated)" = 1 ] &&
+        [ "$(wc -l <"$idle/cgroup.procs")" -ge 2 ] # berth-shim (init) and sleep
+}
+
+# The neighbour's processes before the hog's first OOM kill (the hog sleeps 2 s first).
+if vm_wait 30 idle_up && [ "$(oom_kills)" = 0 ]; then
+    before=$(tr '\n' ' ' <"$idle/cgroup.procs")
+    vm_pass idle_before "pids $before"
+else
+    vm_fail idle_before "idle: $(cat "$idle/cgroup.procs" 2>&1 | tr '\n' ' '); hog oom_kill" \
+        "$(oom_kills)"
+fi
+
+if vm_wait 60 at_least_oom_kills 1; then
+    vm_pass hog_oom_killed "$(tr '\n' ' ' <"$hog/memory.events")"
+else
+    vm_fail hog_oom_killed "memory.events: $(tr '\n' ' ' 2>&1 <"$hog/memory.events")"
+fi
+vm_check hog_memory_max test "$(cat "$hog/memory.max" 2>&1)" = 33554432
+
+# restart = on-failure: berth starts the hog again after each kill, until the start limit (3).
+hog_gave_up() {
+    at_least_oom_kills 3 && [ "$(vm_field "$hog/cgroup.events" populated)" != 1 ]
+}
+if vm_wait 60 hog_gave_up; then
+    vm_pass hog_restarted "3 starts, oom_kill $(oom_kills)"
+else
+    vm_fail hog_restarted "memory.events: $(tr '\n' ' ' 2>&1 <"$hog/memory.events")"
+fi
+
+after=$(tr '\n' ' ' <"$idle/cgroup.procs" 2>&1)
+idle_ooms=$(vm_field "$idle/memory.events" oom_kill)
+if [ -n "${before:-}" ] && [ "$after" = "$before" ] && [ "${idle_ooms:-0}" = 0 ]; then
+    vm_pass idle_unaffected "pids $after, oom_kill ${idle_ooms:-0}"
+else
+    vm_fail idle_unaffected "pids before '${before:-}', after '$after', oom_kill ${idle_ooms:-}"
+fi
+
+# berthctl's account: the hog failed after its restarts, its last exit an OOM kill.
+if [ -x /usr/bin/berthctl ]; then
+    status=$(berthctl status hog 2>&1)
+    json=$(berthctl --json status hog 2>&1 | tr -d ' \n')
+    vm_value berthctl_status "$status"
+    missing=""
+    for want in '"state":"failed"' '"restarts":2' '"last_exit_oom":true'; do
+        case "$json" in
+        *"$want"*) ;;
+        *) missing="$missing $want" ;;
+        esac
+    done
+    case "$status" in
+    *"after OOM kill"*) ;;
+    *) missing="$missing 'after OOM kill' in the table" ;;
+    esac
+    if [ -z "$missing" ]; then
+        vm_pass status_reports_oom "$json"
+    else
+        vm_fail status_reports_oom "missing:$missing; berthctl --json status hog: $json"
+    fi
+else
+    vm_skip status_reports_oom "needs /usr/bin/berthctl"
+fi
+finish
