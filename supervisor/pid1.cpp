@@ -4,13 +4,17 @@
 #include "engine/log.hpp"
 #include "engine/mountinfo.hpp"
 
+#include <net/if.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -43,6 +47,25 @@ bool mounted(const char* path) {
     return table && is_mount_point(*table, path);
 }
 
+// The loopback interface is down in a fresh network namespace, the machine's included: the
+// metrics endpoint and local clients need it.
+void bring_up_loopback() {
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        logger()->warn("bring up lo: socket: {}", std::strerror(errno));
+        return;
+    }
+    ifreq req{};
+    std::strncpy(req.ifr_name, "lo", IFNAMSIZ - 1);
+    if (::ioctl(fd, SIOCGIFFLAGS, &req) == 0 && (req.ifr_flags & IFF_UP) == 0) {
+        req.ifr_flags |= IFF_UP;
+        if (::ioctl(fd, SIOCSIFFLAGS, &req) != 0) {
+            logger()->warn("bring up lo: {}", std::strerror(errno));
+        }
+    }
+    ::close(fd);
+}
+
 } // namespace
 
 void boot() noexcept {
@@ -58,6 +81,7 @@ void boot() noexcept {
             logger()->warn("mount {} on '{}': {}", m.fstype, m.target, std::strerror(errno));
         }
     }
+    bring_up_loopback();
     if (::reboot(RB_DISABLE_CAD) != 0) {
         logger()->warn("ctrl-alt-del to SIGINT: {}", std::strerror(errno));
     }
