@@ -8,6 +8,7 @@
 #include "engine/log.hpp"
 #include "engine/signals.hpp"
 #include "supervisor/cli.hpp"
+#include "supervisor/control_api.hpp"
 #include "supervisor/pid1.hpp"
 #include "supervisor/reload.hpp"
 #include "supervisor/service.hpp"
@@ -244,7 +245,27 @@ status fleet_runner::setup() {
     if (auto st = setup_cgroups(); !st) {
         return st;
     }
-    return setup_services();
+    if (auto st = setup_services(); !st) {
+        return st;
+    }
+    open_control_socket();
+    return {};
+}
+
+// The control API for berthctl. Without it the fleet still runs: an operator can still stop
+// it with a signal, so a failure here is logged, not fatal.
+void fleet_runner::open_control_socket() {
+    const auto& path = fleet_.supervisor.control_socket;
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    auto srv = http::server::listen_unix(io_, path.string(), 0600, make_control_handler(*this));
+    if (!srv) {
+        logger()->error("control socket: {}; berthctl will not reach this berth",
+                        srv.error().message());
+        return;
+    }
+    control_ = std::move(*srv);
+    logger()->info("control socket '{}'", path.string());
 }
 
 void fleet_runner::start_fleet() {
@@ -369,6 +390,10 @@ void fleet_runner::force_stop() {
 }
 
 void fleet_runner::teardown() {
+    if (control_) {
+        control_->close();
+        control_.reset();
+    }
     for (auto* list : {&services_, &retiring_}) {
         for (auto& svc : *list) {
             svc->remove_cgroups();
@@ -475,7 +500,7 @@ berth::status fleet_runner::start(std::string_view service, std::optional<std::u
         return svc.error();
     }
     if (shutting_down_) {
-        return error(ECANCELED, "the fleet is shutting down");
+        return error(EBUSY, "the fleet is shutting down");
     }
     (*svc)->send(replica, lifecycle::event_kind::up);
     return {};
@@ -497,7 +522,7 @@ berth::status fleet_runner::restart(std::string_view service,
         return svc.error();
     }
     if (shutting_down_) {
-        return error(ECANCELED, "the fleet is shutting down");
+        return error(EBUSY, "the fleet is shutting down");
     }
     // Down then up: a running replica stops and starts again at its exit.
     (*svc)->send(replica, lifecycle::event_kind::down);

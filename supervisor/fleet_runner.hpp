@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config/fleet.hpp"
+#include "engine/http_server.hpp"
 #include "engine/layer_store.hpp"
 #include "engine/signals.hpp"
 #include "supervisor/control.hpp"
@@ -54,6 +55,7 @@ private:
     void retire(const std::string& name, std::optional<config::service> replacement);
     void schedule_reconcile();
     void reconcile();
+    void open_control_socket();
     berth::status setup();
     berth::status lock_state_dir();
     berth::status setup_cgroups();
@@ -74,6 +76,7 @@ private:
     boost::asio::io_context io_;
     reaper reaper_;
     std::optional<signal_stream> signals_;
+    std::unique_ptr<http::server> control_;
     std::optional<cgroup::tree> tree_;
     std::optional<layer_store> layers_;
     std::unique_ptr<runtime_context> ctx_;
