@@ -10,11 +10,11 @@
 
 int main(int argc, char** argv) {
     const char* target = getenv("NOTIFY_SOCKET");
-    if (target == NULL || target[0] == '\0' || strlen(target) >= sizeof(((struct sockaddr_un*)0)->sun_path)) {
+    struct sockaddr_un addr;
+    if (target == NULL || target[0] == '\0' || strlen(target) >= sizeof addr.sun_path) {
         fprintf(stderr, "sd_notify: NOTIFY_SOCKET is not set or too long\n");
         return 1;
     }
-    struct sockaddr_un addr;
     memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
     strcpy(addr.sun_path, target);
