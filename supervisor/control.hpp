@@ -44,6 +44,21 @@ struct reload_change {
     std::string detail; // "replicas 100 -> 150", "command changed", ...
 };
 
+// "added", "removed", "changed", "scaled".
+constexpr std::string_view to_string(reload_change::kind k) noexcept {
+    switch (k) {
+    case reload_change::kind::added:
+        return "added";
+    case reload_change::kind::removed:
+        return "removed";
+    case reload_change::kind::changed:
+        return "changed";
+    case reload_change::kind::scaled:
+        return "scaled";
+    }
+    return "unknown";
+}
+
 struct reload_outcome {
     bool applied = false;            // false for a dry run or an invalid file
     std::vector<std::string> errors; // the loader's diagnostics, formatted; empty when valid

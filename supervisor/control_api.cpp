@@ -84,20 +84,6 @@ json::value to_json(const service_view& s) {
     return json::object{{"name", s.name}, {"desired", s.desired}, {"replicas", replicas}};
 }
 
-std::string_view kind_name(reload_change::kind k) {
-    switch (k) {
-    case reload_change::kind::added:
-        return "added";
-    case reload_change::kind::removed:
-        return "removed";
-    case reload_change::kind::changed:
-        return "changed";
-    case reload_change::kind::scaled:
-        return "scaled";
-    }
-    return "changed";
-}
-
 // ---- requests --------------------------------------------------------------------------
 
 // What the request asks for, once the target is parsed.
@@ -413,7 +399,7 @@ private:
         json::array plan;
         for (const auto& c : outcome.plan) {
             plan.push_back(json::object{
-                {"kind", kind_name(c.what)}, {"service", c.service}, {"detail", c.detail}});
+                {"kind", to_string(c.what)}, {"service", c.service}, {"detail", c.detail}});
         }
         json::object body{
             {"dry_run", dry_run}, {"applied", outcome.applied}, {"errors", errors}, {"plan", plan}};

@@ -40,20 +40,6 @@ const config::image* image_of(const config::fleet& f, const config::service& s) 
 
 } // namespace
 
-std::string_view to_string(reload_change::kind k) noexcept {
-    switch (k) {
-    case reload_change::kind::added:
-        return "added";
-    case reload_change::kind::removed:
-        return "removed";
-    case reload_change::kind::changed:
-        return "changed";
-    case reload_change::kind::scaled:
-        return "scaled";
-    }
-    return "unknown";
-}
-
 std::vector<reload_change> plan_reload(const config::fleet& running, const config::fleet& next) {
     std::vector<reload_change> plan;
     for (const config::service* s : config::start_order(next)) {

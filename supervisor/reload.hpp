@@ -13,6 +13,4 @@ namespace berth {
 // Changes to [supervisor] settings are not part of the plan: they need a restart of berth.
 std::vector<reload_change> plan_reload(const config::fleet& running, const config::fleet& next);
 
-std::string_view to_string(reload_change::kind k) noexcept;
-
 } // namespace berth
