@@ -72,6 +72,24 @@ void set_cloexec(int fd) noexcept {
     ::fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+// Stops a socket or acceptor without closing it: cancels its operations and shuts it down
+// (a connection's peer sees EOF; a listening socket takes no more connections). Closing it
+// here would be wrong with Boost 1.81's io_uring backend: a closed socket's cancelled
+// operation waits in a freed slot for its completion, and if the loop never runs again (berth's
+// exit: the loop stops, then the server and the io_context are destroyed) the io_context
+// destroys that operation only after every service is gone, and its handler's objects touch
+// them (use after free, seen by ASan; chriskohlhoff/asio#1235). An open socket's operations are
+// destroyed in the io_context's orderly shutdown instead. The fd is closed when the object is
+// destroyed.
+template <typename Socket> void cancel_and_shut(Socket& s) noexcept {
+    if (!s.is_open()) {
+        return;
+    }
+    error_code ignored;
+    s.cancel(ignored);
+    ::shutdown(s.native_handle(), SHUT_RDWR);
+}
+
 } // namespace
 
 // What server needs of a listener, whatever its protocol.
@@ -117,11 +135,12 @@ public:
         });
     }
 
-    // Closes the socket; pending operations finish with operation_aborted. Idempotent.
+    // Ends the connection: the peer sees EOF at once, pending operations finish with an error,
+    // and the last of them destroys the connection (closing the fd). Idempotent. See
+    // cancel_and_shut for why the socket is not closed here.
     void stop() noexcept {
         stopped_ = true;
-        error_code ignored;
-        socket_.close(ignored);
+        cancel_and_shut(socket_);
         timer_.cancel();
     }
 
@@ -362,8 +381,7 @@ public:
             return;
         }
         closed_ = true;
-        error_code ignored;
-        acceptor_.close(ignored);
+        cancel_and_shut(acceptor_); // no new connections; the fd closes with the listener
         retry_.cancel();
         std::vector<std::shared_ptr<connection<Protocol>>> open;
         for (connection<Protocol>* c : live_) {
@@ -397,15 +415,16 @@ private:
         if (closed_) {
             return;
         }
-        acceptor_.async_accept([self = this->shared_from_this()](const error_code& ec,
-                                                                 typename Protocol::socket socket) {
-            try {
-                self->on_accept(ec, std::move(socket));
-            } catch (const std::exception& e) {
-                logger()->error("http {}: accept: {}", self->name_, e.what());
-                self->retry_later();
-            }
-        });
+        auto peer = std::make_shared<typename Protocol::socket>(acceptor_.get_executor());
+        acceptor_.async_accept(
+            *peer, [self = this->shared_from_this(), peer](const error_code& ec) {
+                try {
+                    self->on_accept(ec, std::move(*peer));
+                } catch (const std::exception& e) {
+                    logger()->error("http {}: accept: {}", self->name_, e.what());
+                    self->retry_later();
+                }
+            });
     }
 
     void on_accept(const error_code& ec, typename Protocol::socket socket) {

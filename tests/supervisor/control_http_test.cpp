@@ -306,6 +306,18 @@ TEST_P(http_server_test, close_ends_open_connections) {
     }
 }
 
+// berth's exit: the loop has stopped, then the server is destroyed, then the io_context, with
+// a connection open and the accept pending (their cancellations never run).
+TEST_P(http_server_test, destroying_the_server_after_the_loop_stopped_is_safe) {
+    start();
+    auto idle = connect();
+    ASSERT_TRUE(eventually([&] { return connections() == 1; }));
+    loop.stop();
+    server.reset();
+    EXPECT_TRUE(closed_by_peer(idle.get()));
+    EXPECT_FALSE(std::filesystem::exists(socket_path));
+}
+
 TEST_P(http_server_test, peer_credentials_on_unix_only) {
     start();
     ASSERT_TRUE(get("/peer"));
