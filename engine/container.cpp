@@ -186,13 +186,23 @@ void container::read_output() {
 void container::finish(const exit_info& info) noexcept {
     // The shim writes its failure record before it exits, so it is in the pipe by now even
     // if the loop has not read it yet.
+    // A quick command can exit before the loop has seen the status pipe close on exec; its
+    // end of file is read here, so the owner still hears "running" before "exited".
     if (status_) {
         berth_shim_failure rec{};
-        if (::read(status_->native_handle(), &rec, sizeof rec) == sizeof rec) {
+        ssize_t n = ::read(status_->native_handle(), &rec, sizeof rec);
+        if (n == static_cast<ssize_t>(sizeof rec)) {
             rec.step[sizeof rec.step - 1] = '\0';
             setup_failure_ = error(rec.error, "shim: " + std::string(rec.step));
         }
         status_.reset();
+        if (n == 0 && cbs_.on_running) {
+            try {
+                cbs_.on_running();
+            } catch (const std::exception& e) {
+                log::get("engine")->error("container {}: running handler: {}", name_, e.what());
+            }
+        }
     }
     // Output written before the exit is drained now; later output from processes that
     // outlive the main one (possible only without a pid namespace) is dropped.
