@@ -36,6 +36,9 @@ std::vector<std::string> shim_argv(const shim_spec& spec) {
             argv.push_back("root_switch=move");
         }
     }
+    for (const auto& v : spec.volumes) {
+        argv.push_back("volume=" + v.source + ":" + v.target + (v.read_only ? ":ro" : ""));
+    }
     if (!spec.hostname.empty()) {
         argv.push_back("hostname=" + spec.hostname);
     }

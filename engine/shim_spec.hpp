@@ -16,13 +16,24 @@ struct rlimit_spec {
     std::optional<std::uint64_t> hard;
 };
 
+// One bind mount into the container (shim/protocol.h "volume="): source on the host, target
+// inside the container's root. Neither may hold ':'; volume_store makes these.
+struct volume_bind {
+    std::string source;
+    std::string target;
+    bool read_only = false;
+
+    friend bool operator==(const volume_bind&, const volume_bind&) = default;
+};
+
 struct shim_spec {
     std::string name;                    // "web/2", for messages
     std::vector<std::string> namespaces; // unshared by the shim: mount uts ipc cgroup net
     std::string lower;                   // the image's shared lower dir; empty: host root
     std::string scratch;                 // mount point of the container's private tmpfs
     std::optional<std::uint64_t> scratch_size;
-    bool move_root = false; // MS_MOVE + chroot instead of pivot_root
+    bool move_root = false;           // MS_MOVE + chroot instead of pivot_root
+    std::vector<volume_bind> volumes; // mounted in this order (parents before children)
     std::string hostname;
     std::string cwd;
     std::optional<uid_t> uid;

@@ -9,10 +9,12 @@ packages=(
     liburing-dev libboost1.81-dev libboost-json1.81-dev
     libtomlplusplus-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
     musl-tools
+    libarchive-dev libssl-dev
     # tests (unit, host, fuzz, sanitizers)
     libgtest-dev libgmock-dev googletest libbenchmark-dev
     clang libclang-rt-14-dev
     busybox-static curl util-linux procps iproute2 python3
+    umoci skopeo
     # VM tests
     qemu-system-x86 cpio xz-utils zstd kmod
     # benchmarks and peers

@@ -2,8 +2,10 @@
 #include "shim/mounts.h"
 
 #include "shim/report.h"
+#include "shim/volumes.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -217,11 +219,31 @@ void shim_setup_mounts(const struct berth_shim_spec* spec) {
         if (getpid() == 1 && mount("proc", "/proc", "proc", PROC_FLAGS, NULL) != 0) {
             shim_fail(errno, "mount", "/proc");
         }
+        /* Volumes over the host's own paths, which must exist: nothing is created there. */
+        if (spec->volume_count > 0) {
+            int host_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (host_root < 0) {
+                shim_fail(errno, "open", "/");
+            }
+            shim_mount_volumes(spec, host_root, false);
+            close(host_root);
+        }
         return;
     }
 
     mode_t saved_umask = umask(0);
     mount_overlay_root(spec);
+
+    /* Volumes first, while the host's paths are reachable; before /proc, /dev and /sys,
+     * which volume_store keeps them out of. */
+    if (spec->volume_count > 0) {
+        int new_root = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (new_root < 0) {
+            shim_fail(errno, "open", "new root");
+        }
+        shim_mount_volumes(spec, new_root, true);
+        close(new_root);
+    }
 
     /* proc shows the pid namespace of the mounter: the container's. */
     mount_in_root("proc", "/proc", PROC_FLAGS, NULL);

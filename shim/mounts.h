@@ -5,10 +5,11 @@
 #include "shim/spec.h"
 
 /* Runs after unshare(2). With ns=mount: makes every mount private. With lower=: mounts the
- * private scratch tmpfs, the overlay root on it, /proc, /dev and /sys inside that root, then
- * switches into it (pivot_root or MS_MOVE + chroot); the working directory is left at the
- * new root. Without lower= but with a mount namespace and PID 1 of a pid namespace: a fresh
- * /proc over the host's. Reports the failing step and exits on any error. */
+ * private scratch tmpfs, the overlay root on it, the volumes, /proc, /dev and /sys inside
+ * that root, then switches into it (pivot_root or MS_MOVE + chroot); the working directory is
+ * left at the new root. Without lower= but with a mount namespace and PID 1 of a pid
+ * namespace: a fresh /proc over the host's; volumes then go over existing host paths.
+ * Reports the failing step and exits on any error. */
 void shim_setup_mounts(const struct berth_shim_spec* spec);
 
 #endif

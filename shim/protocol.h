@@ -4,8 +4,9 @@
  * Spec: the shim's argv. argv[0] is the shim's name, then zero or more "key=value" words,
  * then the word "--", then the workload's argv (its first word is the program to exec,
  * looked up in PATH of the container when it has no '/'). The shim's environment is the
- * workload's environment, passed through unchanged. Each key at most once (rlimit= may
- * repeat); an unknown key, a bad value or a missing "--" is a failed step "spec: ...".
+ * workload's environment, passed through unchanged. Each key at most once (rlimit= and
+ * volume= may repeat); an unknown key, a bad value or a missing "--" is a failed step
+ * "spec: ...".
  *
  *   name=web/2          who this is, for messages
  *   ns=mount,uts,...    namespaces the shim unshares itself (any of mount uts ipc cgroup net);
@@ -20,6 +21,13 @@
  *   scratch_size=BYTES  size limit of that tmpfs (default: the kernel's, half of RAM)
  *   root_switch=pivot   pivot_root (default) or "move" (MS_MOVE onto / and chroot; weaker,
  *                       see docs/shim.md)
+ *   volume=SRC:DST[:ro] a bind mount of the host path SRC (a directory or a file) at DST in
+ *                       the container, nosuid and nodev, read-only with ":ro" (":rw", the
+ *                       default, may be written); repeatable, up to 64, mounted in order
+ *                       (parents before children); needs ns=mount. With lower= a missing DST
+ *                       is created in the upper layer; without, DST must exist on the host.
+ *                       DST is resolved inside the container's root, so a symlink in the
+ *                       image cannot lead it out; neither path may hold ':'
  *   hostname=NAME       set in the container's uts namespace (needs ns=uts)
  *   cwd=DIR             working directory inside the container (default /), entered after
  *                       the uid change

@@ -244,6 +244,46 @@ static const char* parse_rlimit(struct berth_shim_spec* spec, const char* value)
     return NULL;
 }
 
+/* SRC:DST or SRC:DST:ro / SRC:DST:rw. Paths cannot hold ':' (config refuses it), so the
+ * split is unambiguous. DST has no "." or ".." component: the shim resolves it inside the
+ * container's root anyway, but a plain path keeps step names honest. */
+static const char* parse_volume(struct berth_shim_spec* spec, const char* value) {
+    struct berth_shim_volume v = {value, strcspn(value, ":"), NULL, 0, false};
+    if (value[v.source_length] != ':') {
+        return "volume: not SRC:DST[:ro]";
+    }
+    v.target = value + v.source_length + 1;
+    v.target_length = strcspn(v.target, ":");
+    const char* mode = v.target + v.target_length;
+    if (*mode == ':') {
+        ++mode;
+        if (strcmp(mode, "ro") == 0) {
+            v.read_only = true;
+        } else if (strcmp(mode, "rw") != 0) {
+            return "volume: mode neither \"ro\" nor \"rw\"";
+        }
+    }
+    if (v.source_length < 2 || v.source[0] != '/' || v.target_length < 2 || v.target[0] != '/') {
+        return "volume: source or target not an absolute path other than /";
+    }
+    for (size_t at = 1; at <= v.target_length;) {
+        size_t length = strcspn(v.target + at, "/:");
+        if (length > v.target_length - at) {
+            length = v.target_length - at;
+        }
+        if (length == 0 || same_word(v.target + at, length, ".") ||
+            same_word(v.target + at, length, "..")) {
+            return "volume: target with an empty, \".\" or \"..\" component";
+        }
+        at += length + 1;
+    }
+    if (spec->volume_count == BERTH_SHIM_VOLUMES_MAX) {
+        return "volume: more than 64";
+    }
+    spec->volumes[spec->volume_count++] = v;
+    return NULL;
+}
+
 static const char* parse_caps(struct berth_shim_spec* spec, const char* value) {
     if (strcmp(value, "default") == 0) {
         spec->caps = BERTH_SHIM_CAPS_DEFAULT;
@@ -290,6 +330,7 @@ static const struct {
     {"gid", parse_gid, false},
     {"groups", parse_groups, false},
     {"rlimit", parse_rlimit, true},
+    {"volume", parse_volume, true},
     {"caps", parse_caps, false},
     {"init", parse_init, false},
 };
@@ -312,6 +353,9 @@ static const char* check_combination(const struct berth_shim_spec* spec) {
     }
     if (spec->lower != NULL && (spec->ns_flags & CLONE_NEWNS) == 0) {
         return "lower= needs ns=mount";
+    }
+    if (spec->volume_count > 0 && (spec->ns_flags & CLONE_NEWNS) == 0) {
+        return "volume= needs ns=mount";
     }
     if (spec->hostname != NULL && (spec->ns_flags & CLONE_NEWUTS) == 0) {
         return "hostname= needs ns=uts";

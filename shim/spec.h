@@ -3,6 +3,7 @@
 #define BERTH_SHIM_SPEC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -12,6 +13,7 @@ extern "C" {
 
 #define BERTH_SHIM_GROUPS_MAX 64
 #define BERTH_SHIM_RLIMITS_MAX 16 /* RLIMIT_NLIMITS on Linux: one entry per resource */
+#define BERTH_SHIM_VOLUMES_MAX 64
 
 enum berth_shim_root_switch { BERTH_SHIM_ROOT_PIVOT, BERTH_SHIM_ROOT_MOVE };
 enum berth_shim_caps { BERTH_SHIM_CAPS_DEFAULT, BERTH_SHIM_CAPS_ALL };
@@ -21,6 +23,15 @@ struct berth_shim_rlimit {
     const char* name; /* "NOFILE", as it appears in the step name "setrlimit NOFILE" */
     uint64_t soft;    /* UINT64_MAX (RLIM_INFINITY) for "inf" */
     uint64_t hard;
+};
+
+/* One volume= word: both paths point into it and are not NUL-terminated (lengths given). */
+struct berth_shim_volume {
+    const char* source; /* absolute host path */
+    size_t source_length;
+    const char* target; /* absolute path inside the container, never "/" */
+    size_t target_length;
+    bool read_only;
 };
 
 /* Every string points into the parsed argv: nothing is allocated, nothing needs freeing. */
@@ -41,6 +52,8 @@ struct berth_shim_spec {
     gid_t groups[BERTH_SHIM_GROUPS_MAX];
     int rlimit_count;
     struct berth_shim_rlimit rlimits[BERTH_SHIM_RLIMITS_MAX];
+    int volume_count;
+    struct berth_shim_volume volumes[BERTH_SHIM_VOLUMES_MAX]; /* mounted in this order */
     enum berth_shim_caps caps;
     bool init;             /* stay as the container's init and fork the workload */
     char* const* workload; /* NULL-terminated, at least one non-empty word */

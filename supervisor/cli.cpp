@@ -4,6 +4,7 @@
 #include "config/loader.hpp"
 #include "config/normalize.hpp"
 #include "engine/log.hpp"
+#include "supervisor/image_cli.hpp"
 #include "supervisor/supervisor.hpp"
 
 #include <unistd.h>
@@ -72,6 +73,12 @@ std::optional<int> parse(const std::vector<std::string>& args, options& opt) {
             return usage_error("unknown option '" + a + "'");
         } else if (opt.command.empty()) {
             opt.command = a;
+            if (a == "image" || a == "volume") {
+                // The storage commands parse their own words, options included.
+                opt.operands.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                                    args.end());
+                return std::nullopt;
+            }
         } else {
             opt.operands.push_back(a);
         }
@@ -122,6 +129,8 @@ Commands:
                  instead of exiting.
   check FILE     Validate FILE and its includes; print the normalized fleet (every
                  default filled in) on success, every error on failure.
+  image ...      Import, list and remove images (docker save archives, OCI layouts).
+  volume ...     List and remove named volumes.
   version        Print the version.
 
 Options:
@@ -136,7 +145,9 @@ Exit codes:
   0  success (run: the fleet stopped cleanly)
   1  the fleet file has errors, or the supervisor could not start
   2  bad command line
-)";
+
+Storage commands (see docs/images.md and docs/volumes.md):
+)" + storage_help_text();
 }
 
 int main(const std::vector<std::string>& args) noexcept {
@@ -152,6 +163,12 @@ int main(const std::vector<std::string>& args) noexcept {
         // The kernel starts init with no arguments: as PID 1, that means run.
         if (opt.command == "run" || (opt.command.empty() && ::getpid() == 1)) {
             return run_fleet(opt);
+        }
+        if (opt.command == "image") {
+            return image_main(opt.operands);
+        }
+        if (opt.command == "volume") {
+            return volume_main(opt.operands);
         }
         if (opt.command == "version") {
             std::cout << "berth " << BERTH_VERSION << "\n";
