@@ -75,6 +75,7 @@ status container::start(const container_launch& launch, callbacks cbs) noexcept 
     try {
         name_ = launch.name;
         setup_failure_.reset();
+        ++*run_;
         auto status_pipe = make_pipe(O_NONBLOCK);
         if (!status_pipe) {
             return status_pipe.error();
@@ -135,8 +136,10 @@ status container::signal(int signo) noexcept {
 
 void container::read_status() {
     status_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                        [this](const boost::system::error_code& ec) {
-                            if (ec) {
+                        [this, run = std::weak_ptr<std::uint64_t>(run_),
+                         number = *run_](const boost::system::error_code& ec) {
+                            auto current = run.lock();
+                            if (ec || !current || *current != number || !status_) {
                                 return;
                             }
                             berth_shim_failure rec{};
@@ -159,8 +162,10 @@ void container::read_status() {
 void container::read_output() {
     output_->async_wait(
         boost::asio::posix::stream_descriptor::wait_read,
-        [this](const boost::system::error_code& ec) {
-            if (ec) {
+        [this, run = std::weak_ptr<std::uint64_t>(run_),
+         number = *run_](const boost::system::error_code& ec) {
+            auto current = run.lock();
+            if (ec || !current || *current != number || !output_) {
                 return;
             }
             // One buffer's worth per wake-up: a flooding container waits its

@@ -78,6 +78,10 @@ private:
     std::optional<log_file> log_;
     std::optional<berth::error> setup_failure_;
     callbacks cbs_;
+    // The current run's number, owned here alone. A completion can already be queued when
+    // finish() or the destructor closes its descriptor, and then runs with success: handlers
+    // hold a weak_ptr and the number, and do nothing once either no longer matches.
+    std::shared_ptr<std::uint64_t> run_ = std::make_shared<std::uint64_t>(0);
 };
 
 } // namespace berth

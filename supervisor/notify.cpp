@@ -52,8 +52,8 @@ result<std::unique_ptr<notify_listener>> notify_listener::open(boost::asio::io_c
 void notify_listener::receive_next() {
     socket_.async_wait(
         boost::asio::posix::stream_descriptor::wait_read,
-        [this](const boost::system::error_code& ec) {
-            if (ec) {
+        [this, alive = std::weak_ptr<char>(alive_)](const boost::system::error_code& ec) {
+            if (ec || alive.expired()) {
                 return;
             }
             // A bounded number of datagrams per wake-up.
@@ -84,6 +84,9 @@ void notify_listener::receive_next() {
                         on_message_(sender, {buf.data(), static_cast<std::size_t>(n)});
                     } catch (const std::exception& e) {
                         log::get("supervisor")->error("notify: {}", e.what());
+                    }
+                    if (alive.expired()) {
+                        return; // the handler ended the replica, and this listener with it
                     }
                 }
             }

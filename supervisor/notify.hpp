@@ -37,6 +37,9 @@ private:
     boost::asio::posix::stream_descriptor socket_;
     std::string address_;
     handler on_message_;
+    // A completion already queued when the listener is destroyed still runs, with success:
+    // it holds this only weakly and returns once it has expired.
+    std::shared_ptr<char> alive_ = std::make_shared<char>();
 };
 
 // The values of one sd_notify message, as systemd reads it: "KEY=VALUE" lines.
