@@ -35,13 +35,14 @@ result<log_file> log_file::open(std::filesystem::path path, std::uint64_t max_si
     if (::fstat(fd.get(), &st) != 0) {
         return error::from_errno("log '" + path.string() + "': stat");
     }
-    return log_file(std::move(path), std::move(fd), static_cast<std::uint64_t>(st.st_size),
+    // The file exists now; it is opened again for each append (see the header).
+    return log_file(std::move(path), unique_fd(), static_cast<std::uint64_t>(st.st_size),
                     max_size, max_files);
 }
 
 status log_file::rotate() noexcept {
     if (max_files_ == 1) {
-        if (::ftruncate(fd_.get(), 0) != 0) {
+        if (::truncate(path_.c_str(), 0) != 0) {
             return error::from_errno("log '" + path_.string() + "': truncate");
         }
         size_ = 0;
@@ -54,11 +55,6 @@ status log_file::rotate() noexcept {
     if (::rename(path_.c_str(), numbered(path_, 1).c_str()) != 0) {
         return error::from_errno("log '" + path_.string() + "': rotate");
     }
-    unique_fd fd = open_append(path_);
-    if (!fd) {
-        return error::from_errno("log '" + path_.string() + "': reopen");
-    }
-    fd_ = std::move(fd);
     size_ = 0;
     return {};
 }
@@ -69,6 +65,10 @@ status log_file::append(std::span<const char> data) noexcept {
             return st;
         }
     }
+    fd_ = open_append(path_);
+    if (!fd_) {
+        return error::from_errno("log '" + path_.string() + "': open");
+    }
     std::size_t done = 0;
     while (done < data.size()) {
         ssize_t n = ::write(fd_.get(), data.data() + done, data.size() - done);
@@ -76,11 +76,14 @@ status log_file::append(std::span<const char> data) noexcept {
             if (errno == EINTR) {
                 continue;
             }
-            return error::from_errno("log '" + path_.string() + "': write");
+            auto err = error::from_errno("log '" + path_.string() + "': write");
+            fd_.reset();
+            return err;
         }
         done += static_cast<std::size_t>(n);
     }
     size_ += done;
+    fd_.reset();
     return {};
 }
 
