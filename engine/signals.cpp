@@ -5,11 +5,16 @@
 
 #include <signal.h>
 
-#include <boost/asio/read.hpp>
+#include <cerrno>
+#include <cstring>
+
+#include <unistd.h>
+
+#include <chrono>
 
 namespace berth {
 
-signal_stream::signal_stream(boost::asio::io_context& io, int fd) : fd_(io, fd) {}
+signal_stream::signal_stream(boost::asio::io_context& io, int fd) : fd_(io, fd), retry_(io) {}
 
 result<signal_stream> signal_stream::create(boost::asio::io_context& io,
                                             std::initializer_list<int> signals) noexcept {
@@ -41,27 +46,57 @@ void signal_stream::start(handler on_signal) {
 void signal_stream::close() noexcept {
     boost::system::error_code ignored;
     fd_.close(ignored);
+    retry_.cancel();
 }
 
+// The loop waits for readability and the read itself happens here, on berth's own thread: a
+// signalfd hands out the signals of the task that reads it, and an io_uring read may run on
+// a kernel worker instead.
 void signal_stream::read_next() {
-    boost::asio::async_read(fd_, boost::asio::buffer(&info_, sizeof info_),
-                            [this](const boost::system::error_code& ec, std::size_t n) {
-                                if (ec) {
-                                    if (ec != boost::asio::error::operation_aborted) {
-                                        log::get("engine")->error("signals: read: {}",
-                                                                  ec.message());
-                                    }
-                                    return;
-                                }
-                                if (n == sizeof info_ && on_signal_) {
-                                    try {
-                                        on_signal_(info_);
-                                    } catch (const std::exception& e) {
-                                        log::get("engine")->error("signals: handler: {}", e.what());
-                                    }
-                                }
-                                read_next();
-                            });
+    fd_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                   [this](const boost::system::error_code& ec) {
+                       if (ec == boost::asio::error::operation_aborted) {
+                           return;
+                       }
+                       if (ec) {
+                           log::get("engine")->error("signals: wait: {}; retrying",
+                                                     ec.message());
+                           retry_.expires_after(std::chrono::milliseconds(100));
+                           retry_.async_wait([this](const boost::system::error_code& tec) {
+                               if (!tec && fd_.is_open()) {
+                                   read_next();
+                               }
+                           });
+                           return;
+                       }
+                       drain();
+                       if (fd_.is_open()) {
+                           read_next();
+                       }
+                   });
+}
+
+void signal_stream::drain() noexcept {
+    for (;;) {
+        signalfd_siginfo info{};
+        ssize_t n = ::read(fd_.native_handle(), &info, sizeof info);
+        if (n != static_cast<ssize_t>(sizeof info)) {
+            if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                log::get("engine")->error("signals: read: {}", std::strerror(errno));
+            }
+            return;
+        }
+        if (on_signal_) {
+            try {
+                on_signal_(info);
+            } catch (const std::exception& e) {
+                log::get("engine")->error("signals: handler: {}", e.what());
+            }
+        }
+        if (!fd_.is_open()) {
+            return; // the handler closed the stream
+        }
+    }
 }
 
 } // namespace berth

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <sys/signalfd.h>
 
@@ -29,9 +30,12 @@ public:
 private:
     signal_stream(boost::asio::io_context& io, int fd);
     void read_next();
+    void drain() noexcept;
 
     boost::asio::posix::stream_descriptor fd_;
-    signalfd_siginfo info_{};
+    // A failed wait is retried after a pause: a supervisor that stopped reading signals
+    // could never be stopped (it may be PID 1).
+    boost::asio::steady_timer retry_;
     handler on_signal_;
 };
 
