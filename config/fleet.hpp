@@ -61,6 +61,8 @@ struct supervisor_settings {
     // Absent: the supervisor decides (PID 1: the cgroup2 root; host: <cgroup2 mount>/berth).
     std::optional<std::filesystem::path> cgroup_root;
     std::filesystem::path state_dir = "/run/berth";
+    // Imported images (layers/, images/) and named volumes (volumes/): kept across reboots.
+    std::filesystem::path storage_dir = "/var/lib/berth";
     // Always filled in: defaults to <state_dir>/control.sock. At most 107 bytes (sun_path).
     std::filesystem::path control_socket = "/run/berth/control.sock";
     // Absent: no metrics endpoint (metrics_listen = "none").
@@ -152,7 +154,8 @@ struct service {
     std::string name;
     // Absent: the host's root, no rootfs change. Names an entry of fleet::images.
     std::optional<std::string> image;
-    // argv; non-empty, argv[0] absolute.
+    // argv, argv[0] absolute. Empty only when image names a ref image: the image's
+    // Entrypoint and Cmd are run then.
     std::vector<std::string> command;
     std::uint32_t replicas = 1; // 0..100000; 0 = defined but not running
     restart_policy restart = restart_policy::on_failure;

@@ -118,6 +118,7 @@ void write_supervisor(writer& w, const supervisor_settings& s) {
                   "<cgroup2 mount>/berth)");
     }
     w.line("state_dir", quote(s.state_dir.string()));
+    w.line("storage_dir", quote(s.storage_dir.string()));
     w.line("control_socket", quote(s.control_socket.string()));
     w.line("metrics_listen",
            quote(s.metrics_listen ? format_listen_address(*s.metrics_listen) : "none"));
@@ -211,7 +212,11 @@ void write_service(writer& w, const service& s) {
     } else {
         w.comment("image is unset: the host's root, no rootfs change");
     }
-    w.line("command", string_array(s.command));
+    if (s.command.empty()) {
+        w.comment("command unset: the image's Entrypoint and Cmd");
+    } else {
+        w.line("command", string_array(s.command));
+    }
     write_lifecycle(w, s);
     write_process(w, s);
     if (s.env.empty()) {

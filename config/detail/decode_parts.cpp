@@ -193,6 +193,9 @@ supervisor_settings decode_supervisor(table_reader& r) {
     if (state_dir) {
         decode_into(*state_dir, s.state_dir, as_overlay_path);
     }
+    if (auto f = r.get("storage_dir")) {
+        decode_into(*f, s.storage_dir, as_overlay_path);
+    }
     if (auto f = r.get("control_socket")) {
         decode_into(*f, s.control_socket, as_socket_path);
     } else {

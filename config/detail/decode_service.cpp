@@ -139,7 +139,9 @@ void read_identity(table_reader& r, service& s, service_refs& refs, given& g) {
     }
     if (auto f = r.get("command")) {
         decode_into(*f, s.command, as_command);
-    } else {
+    } else if (!s.image) {
+        // With an image, validate_references decides: an imported (ref) image's Entrypoint
+        // and Cmd are the default command, a layers image has none.
         r.missing("command", "the program and its arguments, e.g. command = [\"/bin/httpd\"]");
     }
 }

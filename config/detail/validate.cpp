@@ -178,6 +178,14 @@ void validate_references(reporter& report, const fleet& f, const std::vector<ser
             report.error(refs[i].image, refs[i].path + ".image",
                          "unknown image " + quote(*s.image) +
                              suggestion(*s.image, declared.images));
+        } else if (s.image && s.command.empty()) {
+            const image* img = f.find_image(*s.image);
+            if (img != nullptr && !img->ref) {
+                report.error(refs[i].self, refs[i].path + ".command",
+                             "required key is missing: the program and its arguments, e.g. "
+                             "command = [\"/bin/httpd\"] (only an imported image, ref = ..., "
+                             "brings a default command)");
+            }
         }
         add_edges(report, f, refs[i], s.after, false, declared, g[i]);
         add_edges(report, f, refs[i], s.required, true, declared, g[i]);

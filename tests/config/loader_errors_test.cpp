@@ -133,6 +133,15 @@ TEST(LoadErrors, Commands) {
     EXPECT_EQ(single_error("[service.web]\nreplicas = 1\n"),
               "fleet.toml:1:10: service.web.command: required key is missing: the program and "
               "its arguments, e.g. command = [\"/bin/httpd\"]");
+    EXPECT_EQ(single_error("[image.base]\nlayers = [\"/l\"]\n[service.web]\nimage = \"base\"\n"),
+              "fleet.toml:3:10: service.web.command: required key is missing: the program and "
+              "its arguments, e.g. command = [\"/bin/httpd\"] (only an imported image, ref = "
+              "..., brings a default command)");
+    EXPECT_EQ(single_error("[image.base]\nlayers = [\"/l\"]\n[service.web]\nimage = \"nope\"\n"),
+              "fleet.toml:4:9: service.web.image: unknown image \"nope\"");
+    EXPECT_TRUE(only_service("[image.app]\nref = \"app:1\"\n[service.web]\nimage = \"app\"\n")
+                    .command.empty())
+        << "an imported image's Entrypoint and Cmd are the default";
     EXPECT_EQ(single_error("[service.web]\ncommand = [\"httpd\"]\n"),
               "fleet.toml:2:11: service.web.command[0]: expected an absolute path to the program "
               "(there is no PATH lookup), got \"httpd\"");

@@ -66,6 +66,7 @@ TEST(LoadValid, EmptyFileIsAnEmptyFleetWithDefaults) {
     EXPECT_EQ(*r.fleet, fleet{});
     EXPECT_EQ(r.fleet->supervisor.state_dir, "/run/berth");
     EXPECT_EQ(r.fleet->supervisor.control_socket, "/run/berth/control.sock");
+    EXPECT_EQ(r.fleet->supervisor.storage_dir, "/var/lib/berth");
     EXPECT_FALSE(r.fleet->supervisor.cgroup_root);
     EXPECT_EQ(r.fleet->supervisor.metrics_listen, (listen_address{"127.0.0.1", 9464}));
     EXPECT_EQ(r.fleet->supervisor.shutdown_timeout, 30s);

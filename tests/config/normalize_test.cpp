@@ -27,6 +27,7 @@ TEST(Normalize, RendersEveryDefault) {
     EXPECT_EQ(render_toml(*r.fleet), R"([supervisor]
 # cgroup_root unset: the supervisor decides (PID 1: the cgroup2 root; host: <cgroup2 mount>/berth)
 state_dir = "/run/berth"
+storage_dir = "/var/lib/berth"
 control_socket = "/run/berth/control.sock"
 metrics_listen = "127.0.0.1:9464"
 shutdown_timeout = "30s"
@@ -101,6 +102,7 @@ TEST(Normalize, RoundTripsAFullFleet) {
 [supervisor]
 cgroup_root = "/sys/fs/cgroup/berth"
 state_dir = "/var/lib/berth"
+storage_dir = "/data/berth"
 control_socket = "/run/b.sock"
 metrics_listen = "[::1]:0"
 shutdown_timeout = "1m30s"
@@ -128,6 +130,8 @@ cpuset_cpus = "0,2-3"
 [service.db.service_limits]
 memory_max = "max"
 cpu_max = "max"
+[service.app]
+image = "imported"
 [service.web]
 image = "base"
 command = ["/bin/httpd", "-f", "ünïcødé", "tab\t", "\u001b[31m"]
