@@ -2,6 +2,8 @@
 // each route one call into fleet_control.
 #include "supervisor/control_api.hpp"
 
+#include "config/suggest.hpp"
+
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 // Boost.URL 1.81 as a header-only library: its definitions are compiled here, once for berth
@@ -309,10 +311,21 @@ private:
         return reply(200, json::object{{"services", list}});
     }
 
+    // 404 with the nearest name, as berthctl's actions and the fleet file's errors give it.
+    http::response unknown_service(const std::string& name) {
+        std::vector<std::string> names;
+        for (const auto& s : fleet_.services(std::nullopt)) {
+            names.push_back(s.name);
+        }
+        std::vector<std::string_view> candidates(names.begin(), names.end());
+        return fail(404, "no service named '" + name + "'" +
+                             config::did_you_mean(name, candidates));
+    }
+
     http::response service(const std::string& name) {
         auto views = fleet_.services(name);
         if (views.empty()) {
-            return fail(404, "no service named '" + name + "'");
+            return unknown_service(name);
         }
         return reply(200, to_json(views.front()));
     }
@@ -324,7 +337,7 @@ private:
         }
         auto views = fleet_.services(name);
         if (views.empty()) {
-            return fail(404, "no service named '" + name + "'");
+            return unknown_service(name);
         }
         const auto& replicas = views.front().replicas;
         for (const auto& r : replicas) {

@@ -264,7 +264,7 @@ TEST_F(berthctl_test, unknown_service_is_exit_1_with_the_daemon_text) {
     serve();
     auto status = run({"status", "wbe"});
     EXPECT_EQ(status.code, 1);
-    EXPECT_EQ(status.err, "berthctl: no service named 'wbe'\n");
+    EXPECT_EQ(status.err, "berthctl: no service named 'wbe'; did you mean 'web'?\n");
     EXPECT_EQ(status.out, "");
 
     auto start = run({"start", "wbe"});

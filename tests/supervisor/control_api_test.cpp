@@ -97,8 +97,11 @@ TEST_F(control_api_test, one_service) {
 }
 
 TEST_F(control_api_test, unknown_service_is_404) {
-    expect_error(call("GET", "/v1/services/wbe"), 404, "no service named 'wbe'");
-    expect_error(call("GET", "/v1/services/wbe/replicas/0"), 404, "no service named 'wbe'");
+    expect_error(call("GET", "/v1/services/wbe"), 404,
+                 "no service named 'wbe'; did you mean 'web'?");
+    expect_error(call("GET", "/v1/services/wbe/replicas/0"), 404,
+                 "no service named 'wbe'; did you mean 'web'?");
+    expect_error(call("GET", "/v1/services/zzzzzz"), 404, "no service named 'zzzzzz'");
 }
 
 TEST_F(control_api_test, one_replica) {
