@@ -57,9 +57,10 @@ registry::registry(options opts)
                        "Containers whose workload was exec'd, restarts included.");
     auto& phases = prometheus::BuildHistogram()
                        .Name("berth_container_start_duration_seconds")
-                       .Help("Time of each phase of a container start: spawn (clone3, on the "
-                             "loop), shim_setup (clone3's return to the workload's exec), "
-                             "to_running and to_ready (from the spawn action).")
+                       .Help("Time of each phase of a container start: spawn (the spawn "
+                             "action to clone3's return, on the loop), shim_setup (clone3's "
+                             "return to the workload's exec), to_running and to_ready (from "
+                             "the spawn action).")
                        .Register(prom_);
     const char* names[] = {"spawn", "shim_setup", "to_running", "to_ready"};
     for (std::size_t i = 0; i < start_phase_.size(); ++i) {
@@ -73,7 +74,7 @@ registry::registry(options opts)
     loop_completions_ = counter(prom_, "berth_loop_completions_total",
                                 "Completion handlers the event loop has run.");
     pending_operations_ = gauge(prom_, "berth_loop_pending_operations",
-                                "Operations the supervisor has in flight on the loop.");
+                                "Processes whose exit the event loop waits for (pidfd waits).");
     resident_memory_ = gauge(prom_, "berth_process_resident_memory_bytes",
                              "Resident memory of the berth process (/proc/self/statm).");
     open_fds_family_ = &prometheus::BuildGauge()

@@ -59,6 +59,7 @@ void fleet_runner::apply(const config::fleet& next, const std::vector<reload_cha
         switch (c.what) {
         case reload_change::kind::added: {
             auto svc = make_service(*spec);
+            report_service(*svc);
             by_name_[c.service] = svc.get();
             services_.push_back(std::move(svc));
             break;
@@ -71,6 +72,7 @@ void fleet_runner::apply(const config::fleet& next, const std::vector<reload_cha
             break;
         case reload_change::kind::scaled:
             by_name_.at(c.service)->scale(spec->replicas);
+            report_service(*by_name_.at(c.service));
             break;
         }
     }
@@ -137,9 +139,13 @@ void fleet_runner::reconcile() {
         auto repl = replacements_.find(name);
         if (repl == replacements_.end()) {
             logger()->info("reload: service {} removed", name);
+            if (metrics_ && !by_name_.contains(name)) { // not added again meanwhile
+                metrics_->service_removed(name);
+            }
             continue;
         }
         auto svc = make_service(repl->second);
+        report_service(*svc);
         replacements_.erase(repl);
         by_name_[name] = svc.get();
         services_.push_back(std::move(svc));
@@ -166,6 +172,7 @@ void fleet_runner::reconcile() {
 }
 
 void fleet_runner::release_image(service_runtime& svc) {
+    svc.image_hold = image_lease();
     if (svc.image_key.empty()) {
         return;
     }

@@ -3,12 +3,14 @@
 
 #include "config/loader.hpp"
 #include "config/suggest.hpp"
+#include "config/values.hpp"
 #include "engine/cgroup.hpp"
 #include "engine/layer_store.hpp"
 #include "engine/log.hpp"
 #include "engine/signals.hpp"
 #include "supervisor/cli.hpp"
 #include "supervisor/control_api.hpp"
+#include "supervisor/image_cli.hpp"
 #include "supervisor/pid1.hpp"
 #include "supervisor/reload.hpp"
 #include "supervisor/service.hpp"
@@ -136,6 +138,11 @@ status fleet_runner::setup_services() {
         logger()->warn("{}", st.error().message());
     }
     layers_.emplace(settings.state_dir.string());
+    images_.emplace(settings.storage_dir.string());
+    volumes_.emplace(volume_store::settings{
+        (settings.storage_dir / "volumes").string(),
+        (settings.state_dir / "volumes").string(),
+        {settings.storage_dir.string(), settings.state_dir.string()}});
     ctx_ = std::make_unique<runtime_context>(
         runtime_context{io_, spawn_, reaper_, *tree_,
                         options_.shim_path.empty() ? default_shim_path() : options_.shim_path,
@@ -147,6 +154,7 @@ status fleet_runner::setup_services() {
     }
     const auto& avail = tree_->available();
     ctx_->memory_controller = std::find(avail.begin(), avail.end(), "memory") != avail.end();
+    ctx_->volumes = &*volumes_;
 
     for (const config::service* s : config::start_order(fleet_)) {
         auto svc = make_service(*s);
@@ -167,28 +175,76 @@ std::string image_key(const config::image& img) {
     return img.name + "-" + fmt::format("{:08x}", static_cast<std::uint32_t>(h));
 }
 
+// A service on an imported image takes what it leaves unsaid from the image config:
+// the command (Entrypoint + Cmd), the environment (the service's keys win), the working
+// directory (when the service says "/", the default) and a numeric user (when it says 0:0).
+// Returns why the image cannot be used as the service asks, or nothing.
+std::optional<std::string> apply_image_defaults(config::service& s, const image_config& image) {
+    s.command = command_for(s.command, image);
+    if (s.command.empty()) {
+        return "the image has no Entrypoint or Cmd; set command";
+    }
+    if (s.command[0].empty() || s.command[0][0] != '/') {
+        return "the image's command '" + s.command[0] +
+               "' is not an absolute path (berth does no PATH lookup); set command";
+    }
+    s.env = environment_for(s.env, image);
+    if (s.working_dir == "/" && !image.working_dir.empty()) {
+        s.working_dir = image.working_dir;
+    }
+    if (s.user.uid == 0 && s.user.gid == 0 && !image.user.empty()) {
+        auto user = config::parse_user(image.user);
+        if (!user) {
+            return "the image's User '" + image.user +
+                   "' is not numeric (berth reads no /etc/passwd); set user";
+        }
+        s.user = *user;
+    }
+    return std::nullopt;
+}
+
 std::unique_ptr<service_runtime> fleet_runner::make_service(const config::service& s) {
-    std::string lower;
+    config::service effective = s;
+    std::vector<std::string> layers;
     std::string key;
     std::string failure;
+    image_lease hold;
     if (s.image) {
         const config::image* img = fleet_.find_image(*s.image);
-        std::vector<std::string> layers;
-        for (const auto& l : img->layers) {
-            layers.push_back(l.string());
-        }
         if (img->ref) {
-            failure = "image '" + img->name + "': ref images are not supported yet";
-        } else if (auto mounted = layers_->mount_image(image_key(*img), layers); !mounted) {
-            failure = mounted.error().message();
+            auto lease = images_->acquire(*img->ref);
+            if (!lease) {
+                failure = "image '" + img->name + "': " + lease.error().message();
+            } else if (auto why = apply_image_defaults(effective, lease->image().config)) {
+                failure = "image '" + img->name + "' (ref '" + *img->ref + "'): " + *why;
+            } else {
+                layers = lease->image().layers;
+                // The config digest names the content: a re-import under the same ref mounts
+                // beside the old stack instead of over it.
+                auto digest = lease->image().config_digest;
+                key = img->name + "-" + digest.substr(digest.size() > 12 ? digest.size() - 12 : 0);
+                hold = std::move(*lease);
+            }
         } else {
-            lower = *mounted;
+            for (const auto& l : img->layers) {
+                layers.push_back(l.string());
+            }
             key = image_key(*img);
         }
     }
+    std::string lower;
+    if (failure.empty() && !key.empty()) {
+        if (auto mounted = layers_->mount_image(key, layers); !mounted) {
+            failure = mounted.error().message();
+            key.clear();
+        } else {
+            lower = *mounted;
+        }
+    }
     auto svc = std::make_unique<service_runtime>(
-        *ctx_, s, lower, [this](service_runtime& changed) { on_change(changed); });
-    svc->image_key = key;
+        *ctx_, effective, lower, [this](service_runtime& changed) { on_change(changed); });
+    svc->image_key = failure.empty() ? key : "";
+    svc->image_hold = std::move(hold);
     if (!failure.empty()) {
         logger()->error("service {}: {}", s.name, failure);
         svc->set_unavailable(failure);
@@ -249,6 +305,7 @@ status fleet_runner::setup() {
         return st;
     }
     open_control_socket();
+    open_metrics();
     return {};
 }
 
@@ -266,6 +323,91 @@ void fleet_runner::open_control_socket() {
     }
     control_ = std::move(*srv);
     logger()->info("control socket '{}'", path.string());
+}
+
+// The Prometheus endpoint on metrics_listen (docs/metrics.md). Without it the fleet still runs:
+// a failure here (the address in use, an address this machine lacks) is logged, never fatal,
+// and leaves berth without metrics, since nobody could read them.
+void fleet_runner::open_metrics() {
+    const auto& listen = fleet_.supervisor.metrics_listen;
+    if (!listen) {
+        return;
+    }
+    try {
+        metrics::registry::options opts;
+        using lifecycle::state;
+        for (auto s : {state::waiting, state::starting, state::running, state::ready,
+                       state::stopping, state::backoff, state::exited, state::failed}) {
+            opts.replica_states.emplace_back(lifecycle::to_string(s));
+        }
+        opts.running_states = {"running", "ready", "stopping"};
+        metrics_ = std::make_unique<metrics::registry>(std::move(opts));
+        collector_ = std::make_unique<metrics::collector>(io_, *metrics_);
+        endpoint_ = std::make_unique<metrics::endpoint>(*metrics_, collector_.get());
+        auto srv = http::server::listen_tcp(io_, listen->host, listen->port, endpoint_->handler());
+        if (!srv) {
+            logger()->error("metrics endpoint: {}; berth runs the fleet without /metrics",
+                            srv.error().message());
+            close_metrics();
+            return;
+        }
+        metrics_server_ = std::move(*srv);
+        logger()->info("metrics endpoint http://{}/metrics",
+                       config::format_listen_address(
+                           config::listen_address{listen->host, metrics_server_->local_port()}));
+    } catch (const std::exception& e) {
+        logger()->error("metrics endpoint {}:{}: set up: {}; berth runs the fleet without /metrics",
+                        listen->host, listen->port, e.what());
+        close_metrics();
+        return;
+    }
+    ctx_->metrics = metrics_.get();
+    for (const auto& svc : services_) {
+        report_service(*svc);
+    }
+    collector_->start();
+}
+
+// Before the registry goes: nothing reports into it, nothing reads it, nobody scrapes it.
+void fleet_runner::close_metrics() noexcept {
+    if (ctx_) {
+        ctx_->metrics = nullptr;
+    }
+    if (collector_) {
+        collector_->stop();
+    }
+    if (metrics_server_) {
+        metrics_server_->close();
+    }
+    metrics_server_.reset();
+    endpoint_.reset();
+    collector_.reset();
+    metrics_.reset();
+}
+
+// A service's desired replica count, at set-up and whenever a reload sets it.
+void fleet_runner::report_service(const service_runtime& svc) noexcept {
+    if (metrics_) {
+        metrics_->set_service(svc.name(), svc.spec().replicas);
+    }
+}
+
+// io_context::run, but one completion at a time when there are metrics, so that they can count
+// the loop's completions and the processes whose exit it waits for (one pidfd wait each).
+void fleet_runner::run_loop() {
+    if (!metrics_) {
+        io_.run();
+        return;
+    }
+    std::size_t waits = 0;
+    metrics_->set_pending_operations(waits);
+    while (std::size_t n = io_.run_one()) {
+        metrics_->add_loop_completions(n);
+        if (reaper_.watched() != waits) {
+            waits = reaper_.watched();
+            metrics_->set_pending_operations(waits);
+        }
+    }
 }
 
 void fleet_runner::start_fleet() {
@@ -394,6 +536,7 @@ void fleet_runner::teardown() {
         control_->close();
         control_.reset();
     }
+    close_metrics();
     for (auto* list : {&services_, &retiring_}) {
         for (auto& svc : *list) {
             svc->remove_cgroups();
@@ -425,7 +568,7 @@ int fleet_runner::run() {
     start_fleet();
     // With no service, the loop still runs: as PID 1 it reaps orphans and waits for the signal
     // that ends the machine; on a host, for the one that ends berth.
-    io_.run();
+    run_loop();
     teardown();
     logger()->info("fleet stopped");
     return cli::exit_ok;

@@ -6,6 +6,9 @@
 #include "engine/http_server.hpp"
 #include "engine/layer_store.hpp"
 #include "engine/signals.hpp"
+#include "metrics/collector.hpp"
+#include "metrics/endpoint.hpp"
+#include "metrics/registry.hpp"
 #include "supervisor/control.hpp"
 #include "supervisor/pid1.hpp"
 #include "supervisor/service.hpp"
@@ -56,6 +59,10 @@ private:
     void schedule_reconcile();
     void reconcile();
     void open_control_socket();
+    void open_metrics();
+    void close_metrics() noexcept;
+    void report_service(const service_runtime& svc) noexcept;
+    void run_loop();
     berth::status setup();
     berth::status lock_state_dir();
     berth::status setup_cgroups();
@@ -77,8 +84,17 @@ private:
     reaper reaper_;
     std::optional<signal_stream> signals_;
     std::unique_ptr<http::server> control_;
+    // The metrics (metrics_listen): all four exist or none does. Declared after io_ and before
+    // ctx_, so they go after the services and before the loop; close_metrics() stops the
+    // collector and closes the server before the registry goes.
+    std::unique_ptr<metrics::registry> metrics_;
+    std::unique_ptr<metrics::collector> collector_;
+    std::unique_ptr<metrics::endpoint> endpoint_;
+    std::unique_ptr<http::server> metrics_server_;
     std::optional<cgroup::tree> tree_;
     std::optional<layer_store> layers_;
+    std::optional<image_store> images_;   // <storage_dir>: imported (ref) images
+    std::optional<volume_store> volumes_; // <storage_dir>/volumes and <state_dir>/volumes
     std::unique_ptr<runtime_context> ctx_;
     std::vector<std::unique_ptr<service_runtime>> services_; // in start order
     std::map<std::string, service_runtime*, std::less<>> by_name_;

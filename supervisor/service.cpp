@@ -3,6 +3,8 @@
 
 #include "engine/log.hpp"
 #include "engine/shim_spec.hpp"
+#include "supervisor/image_cli.hpp"
+#include "supervisor/replica_metrics.hpp"
 
 #include <unistd.h>
 
@@ -49,9 +51,6 @@ std::vector<std::string> namespaces_of(const config::namespace_set& ns) {
 // What this build cannot do yet; such a service fails at start with this reason instead of
 // running without what it asked for.
 std::optional<std::string> unsupported(const config::service& s) {
-    if (!s.volumes.empty()) {
-        return "volumes are not supported yet";
-    }
     if (s.image && s.upper == config::upper_kind::disk) {
         return "upper = \"disk\" is not supported yet (only \"tmpfs\")";
     }
@@ -210,6 +209,9 @@ void service_runtime::kill_all() noexcept {
     if (auto st = cgroup::kill_all(cgroup_path_); !st) {
         logger()->error("service {}: {}", spec_.name, st.error().message());
     }
+    for (auto& r : replicas_) {
+        r->leaf_killed = !r->cgroup_path.empty();
+    }
 }
 
 void service_runtime::set_dependencies_ok(bool ok, const std::string& reason) noexcept {
@@ -249,6 +251,8 @@ void service_runtime::remove_cgroups() noexcept {
                 logger()->warn("service {}: {}", r->expanded.id, st.error().message());
             }
         }
+        replica_metrics::removed(ctx_.metrics, *r);
+        drop_anonymous_volumes(*r);
     }
     if (!cgroup_path_.empty()) {
         if (auto st = cgroup::remove(cgroup_path_); !st) {
@@ -274,6 +278,20 @@ void service_runtime::scale(std::uint32_t replicas) noexcept {
     }
 }
 
+void service_runtime::drop_anonymous_volumes(replica_runtime& r) noexcept {
+    r.volume_leases.clear();
+    if (ctx_.volumes == nullptr || spec_.volumes.empty()) {
+        return;
+    }
+    try {
+        if (auto st = ctx_.volumes->remove_anonymous(r.expanded.id); !st) {
+            logger()->warn("service {}: {}", r.expanded.id, st.error().message());
+        }
+    } catch (const std::exception& e) {
+        logger()->warn("service {}: anonymous volumes: {}", r.expanded.id, e.what());
+    }
+}
+
 void service_runtime::trim() noexcept {
     while (replicas_.size() > spec_.replicas) {
         auto& last = *replicas_.back();
@@ -288,6 +306,8 @@ void service_runtime::trim() noexcept {
                 logger()->warn("service {}: {}", last.expanded.id, st.error().message());
             }
         }
+        replica_metrics::removed(ctx_.metrics, last);
+        drop_anonymous_volumes(last);
         replicas_.pop_back();
     }
 }
@@ -303,9 +323,14 @@ void service_runtime::dispatch(replica_runtime& r, lifecycle::event ev) noexcept
             auto next = std::move(r.pending.front());
             r.pending.pop_front();
             auto before = r.status.current;
-            auto actions =
-                lifecycle::step(policy_, r.status, next, lifecycle::clock::now(), ctx_.rng);
+            auto restarts_before = r.status.restarts;
+            auto now = lifecycle::clock::now();
+            auto actions = lifecycle::step(policy_, r.status, next, now, ctx_.rng);
+            replica_metrics::stepped(ctx_.metrics, r, before, restarts_before, now);
             for (const auto& a : actions) {
+                if (a.kind == lifecycle::action_kind::spawn) {
+                    r.spawn_action_at = lifecycle::clock::now();
+                }
                 perform(r, a);
             }
             if (r.status.current != before) {
@@ -336,6 +361,7 @@ void service_runtime::perform(replica_runtime& r, const lifecycle::action& a) no
         if (auto st = cgroup::kill_all(r.cgroup_path); !st) {
             logger()->error("service {}: {}", r.expanded.id, st.error().message());
         }
+        r.leaf_killed = true;
         break;
     case lifecycle::action_kind::arm_timer:
         arm_timer(r, a.delay);
@@ -368,12 +394,24 @@ status service_runtime::spawn_checked(replica_runtime& r) {
     if (!prepare_error_.empty()) {
         return error(0, prepare_error_);
     }
+    if (r.leaf_killed && !r.cgroup_path.empty()) {
+        // Linux 6.18 kills at birth every clone3(CLONE_INTO_CGROUP) into a cgroup that
+        // cgroup.kill has been used on (docs/cgroups.md), so the next run gets a fresh leaf.
+        if (auto st = cgroup::remove(r.cgroup_path); !st) {
+            return st.error().within("replace the killed leaf");
+        }
+        replica_metrics::removed(ctx_.metrics, r);
+        r.cgroup_path.clear();
+        r.limits_applied = false;
+    }
+    r.leaf_killed = false;
     if (r.cgroup_path.empty()) {
         auto path = ctx_.cgroups.create_replica(spec_.name, std::to_string(r.expanded.index));
         if (!path) {
             return path.error();
         }
         r.cgroup_path = *path;
+        replica_metrics::leaf_added(ctx_.metrics, r);
     }
     if (!r.limits_applied && !spec_.limits.empty()) {
         if (auto st = cgroup::apply_limits(r.cgroup_path, limits_of(spec_.limits)); !st) {
@@ -407,6 +445,18 @@ status service_runtime::spawn_checked(replica_runtime& r) {
     }
     shim.init = spec_.init;
     shim.command = spec_.command;
+    if (!spec_.volumes.empty()) {
+        if (ctx_.volumes == nullptr) {
+            return error(ENOTSUP, "volumes: no volume store");
+        }
+        auto prepared = ctx_.volumes->prepare(r.expanded.id, volume_requests(r.expanded.volumes),
+                                              spec_.user.uid, spec_.user.gid);
+        if (!prepared) {
+            return prepared.error();
+        }
+        shim.volumes = std::move(prepared->binds);
+        r.volume_leases = std::move(prepared->leases);
+    }
 
     container_launch launch;
     launch.name = r.expanded.id;
@@ -457,6 +507,7 @@ void service_runtime::on_exit(replica_runtime& r, const container_exit& exit) no
         }
     }
     r.last_exit_oom = seen.oom_killed;
+    replica_metrics::exited(ctx_.metrics, r, seen);
     lifecycle::event ev{lifecycle::event_kind::exited};
     ev.exit.clean = !seen.setup_failure && !seen.process.signaled && seen.process.code == 0;
     ev.exit.description = seen.describe();
@@ -466,8 +517,10 @@ void service_runtime::on_exit(replica_runtime& r, const container_exit& exit) no
 void service_runtime::arm_timer(replica_runtime& r, lifecycle::duration delay) noexcept {
     std::uint64_t generation = ++r.timer_generation;
     r.timer.expires_after(delay);
-    r.timer.async_wait([this, &r, generation](const boost::system::error_code& ec) {
-        if (ec || generation != r.timer_generation) {
+    r.timer.async_wait([this, &r, generation, alive = std::weak_ptr<char>(r.alive)](
+                           const boost::system::error_code& ec) {
+        // An expiry already queued when the replica went away runs with success.
+        if (ec || alive.expired() || generation != r.timer_generation) {
             return;
         }
         dispatch(r, {lifecycle::event_kind::timer});
@@ -497,8 +550,16 @@ void service_runtime::report(const replica_runtime& r, lifecycle::state before) 
         logger()->info("service {}: {}", r.expanded.id,
                        st.last_exit.empty() ? std::string(now) : st.last_exit);
         break;
-    case state::stopping:
     case state::waiting:
+        if (before != state::exited && before != state::failed && before != state::waiting) {
+            // It ran and was stopped or held back because a requirement went away.
+            logger()->info("service {}: {}; waiting for its dependencies", r.expanded.id,
+                           st.last_exit.empty() ? std::string("stopped") : st.last_exit);
+            break;
+        }
+        logger()->debug("service {}: {} -> {}", r.expanded.id, lifecycle::to_string(before), now);
+        break;
+    case state::stopping:
         logger()->debug("service {}: {} -> {}", r.expanded.id, lifecycle::to_string(before), now);
         break;
     }

@@ -6,6 +6,8 @@
 #include "config/replica.hpp"
 #include "engine/cgroup.hpp"
 #include "engine/container.hpp"
+#include "engine/image_store.hpp"
+#include "engine/volume_store.hpp"
 #include "supervisor/lifecycle.hpp"
 #include "supervisor/notify.hpp"
 
@@ -17,6 +19,10 @@
 #include <random>
 #include <string>
 #include <vector>
+
+namespace berth::metrics {
+class registry;
+} // namespace berth::metrics
 
 namespace berth {
 
@@ -31,6 +37,11 @@ struct runtime_context {
     std::filesystem::path scratch_dir; // empty dir the shims mount their tmpfs on
     bool memory_controller = false;    // memory.events exists in replica leaves
     std::mt19937 rng{std::random_device{}()};
+    // Where lifecycle events are reported (supervisor/replica_metrics.hpp); nullptr: nowhere
+    // (metrics_listen = "none", its set-up failed, or a test without metrics).
+    metrics::registry* metrics = nullptr;
+    // Named, anonymous and bind volumes; nullptr: a service with volumes fails to start.
+    const volume_store* volumes = nullptr;
 };
 
 class service_runtime;
@@ -44,10 +55,18 @@ struct replica_runtime {
     std::unique_ptr<container> proc;
     boost::asio::steady_timer timer;
     std::uint64_t timer_generation = 0;
+    std::shared_ptr<char> alive = std::make_shared<char>(); // weakly held by queued handlers
     std::string cgroup_path;
     bool limits_applied = false;
+    // cgroup.kill reached the leaf: it is replaced before the next spawn.
+    bool leaf_killed = false;
+    // Leases on the named volumes of the latest run, kept through restarts so that
+    // `berth volume rm` refuses them while the replica exists.
+    std::vector<volume_lease> volume_leases;
     std::uint64_t oom_kills_before = 0; // memory.events oom_kill when the run started
     bool last_exit_oom = false;
+    // When the current run's spawn action began: the start phases are measured from it.
+    lifecycle::clock::time_point spawn_action_at{};
     std::string notify_status; // the last STATUS= it sent over sd_notify
     // readiness = "notify": this replica's own socket, so a message is known to be its own
     // even when the sender has exited before the loop reads it.
@@ -79,6 +98,8 @@ public:
 
     // The layer store's name of the image mount this service holds a reference on, if any.
     std::string image_key;
+    // For a ref image: the lease that makes `berth image rm` refuse it while this service runs.
+    image_lease image_hold;
 
     void start_all() noexcept; // "up" to every replica
     void stop_all() noexcept;  // "down" to every replica
@@ -112,6 +133,8 @@ private:
     status spawn_checked(replica_runtime& r);
     void on_exit(replica_runtime& r, const container_exit& exit) noexcept;
     void arm_timer(replica_runtime& r, lifecycle::duration delay) noexcept;
+    // The replica goes away: its volume leases go, its anonymous volumes are removed.
+    void drop_anonymous_volumes(replica_runtime& r) noexcept;
     void report(const replica_runtime& r, lifecycle::state before) const noexcept;
 
     runtime_context& ctx_;

@@ -1,11 +1,14 @@
 // `berth run` as a process on the host: start, restart policies, failing containers, a bad
-// fleet file, and a SIGTERM that stops everything and leaves nothing behind.
+// fleet file, a SIGTERM that stops everything and leaves nothing behind, and /metrics.
 #include "engine/cgroup.hpp"
 #include "engine/mountinfo.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +17,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -35,6 +40,54 @@ std::size_t count(const std::string& text, const std::string& word) {
         ++n;
     }
     return n;
+}
+
+// An open socket, closed at scope exit.
+struct socket_fd {
+    int fd = -1;
+    ~socket_fd() {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+};
+
+// GET `path` from 127.0.0.1:port over HTTP/1.1 with "Connection: close": the whole response
+// (status line, headers, body), or "" when it could not connect.
+std::string http_get(std::uint16_t port, const std::string& path) {
+    socket_fd s{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    timeval tv{5, 0};
+    ::setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        return "";
+    }
+    std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (::send(s.fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+        return "";
+    }
+    std::string out;
+    char buf[65536];
+    for (ssize_t n; (n = ::recv(s.fd, buf, sizeof buf, 0)) > 0;) {
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+}
+
+// The value of the sample `series` (name and labels exactly as exposed) in an exposition, or
+// nullopt when that series is absent.
+std::optional<double> sample(const std::string& exposition, const std::string& series) {
+    std::istringstream in(exposition);
+    for (std::string line; std::getline(in, line);) {
+        if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+            line[series.size()] == ' ') {
+            return std::stod(line.substr(series.size() + 1));
+        }
+    }
+    return std::nullopt;
 }
 
 class run_host_test : public ::testing::Test {
@@ -77,15 +130,16 @@ protected:
         }
     }
 
-    // A fleet file with the common header; `services` is appended as is.
-    fs::path write_fleet(const std::string& services) {
+    // A fleet file with the common header; `services` is appended as is. No metrics endpoint
+    // unless `metrics_listen` says where: tests run in parallel, and 9464 is the default.
+    fs::path write_fleet(const std::string& services, const std::string& metrics_listen = "none") {
         auto path = base_ / "fleet.toml";
         std::ofstream out(path);
         out << "[supervisor]\n"
             << "cgroup_root = \"" << cgroot_ << "\"\n"
             << "state_dir = \"" << (base_ / "state").string() << "\"\n"
             << "shutdown_timeout = \"5s\"\n"
-            << "metrics_listen = \"none\"\n\n"
+            << "metrics_listen = \"" << metrics_listen << "\"\n\n"
             << "[image.busybox]\n"
             << "layers = [\"" << (base_ / "layer").string() << "\"]\n\n"
             << services;
@@ -118,6 +172,35 @@ protected:
     }
 
     std::string berth_log() const { return slurp(base_ / "berth.err"); }
+
+    // The port berth logged for its metrics endpoint (metrics_listen = "127.0.0.1:0"), 0 if it
+    // logged none within the limit.
+    std::uint16_t metrics_port() {
+        const std::string prefix = "metrics endpoint http://127.0.0.1:";
+        if (!wait_for_log(prefix)) {
+            return 0;
+        }
+        auto log = berth_log();
+        return static_cast<std::uint16_t>(std::stoi(log.substr(log.find(prefix) + prefix.size())));
+    }
+
+    // Scrapes /metrics until `done` holds for the exposition (bounded: the collector reads the
+    // cgroups once per 10 s cycle); returns the last exposition either way.
+    std::string scrape_until(std::uint16_t port,
+                             const std::function<bool(const std::string&)>& done,
+                             std::chrono::seconds limit = 30s) {
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        std::string body;
+        while (true) {
+            auto response = http_get(port, "/metrics");
+            auto split = response.find("\r\n\r\n");
+            body = split == std::string::npos ? "" : response.substr(split + 4);
+            if (done(body) || std::chrono::steady_clock::now() >= deadline) {
+                return body;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+    }
 
     // Sends SIGTERM and returns berth's exit status (-1 if it did not exit within `limit`).
     int stop_berth(std::chrono::seconds limit = 20s) {
@@ -394,3 +477,100 @@ init = true
 }
 
 } // namespace
+
+// The metrics endpoint of a running fleet: the per-container series of every replica with its
+// service and replica labels, the per-service figures, and exits counted by reason.
+TEST_F(run_host_test, metrics_endpoint_reports_replicas_services_and_exits_by_reason) {
+    start_berth(write_fleet(R"(
+[service.web]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+replicas = 2
+init = true
+
+[service.crash]
+image = "busybox"
+command = ["/bin/sh", "-c", "exit 3"]
+restart = "never"
+
+# No pid namespace: sh is not a namespace's init, so its own SIGKILL ends it.
+[service.killed]
+image = "busybox"
+command = ["/bin/sh", "-c", "kill -KILL $$"]
+restart = "never"
+namespaces = ["mount"]
+)",
+                            "127.0.0.1:0"));
+    auto port = metrics_port();
+    ASSERT_NE(port, 0) << berth_log();
+    ASSERT_TRUE(wait_for_log("service web/1: ready")) << berth_log();
+    ASSERT_TRUE(wait_for_log("service killed/0: failed")) << berth_log();
+
+    auto cpu = [](const std::string& service, int replica) {
+        return "berth_container_cpu_usage_seconds_total{service=\"" + service + "\",replica=\"" +
+               std::to_string(replica) + "\"}";
+    };
+    auto body = scrape_until(port, [&](const std::string& b) {
+        return sample(b, cpu("web", 0)) && sample(b, cpu("web", 1)) && sample(b, cpu("crash", 0));
+    });
+    // Every replica's leaf is read, the exited ones' too (the leaf stays until it is removed).
+    for (int i = 0; i < 2; ++i) {
+        EXPECT_TRUE(sample(body, cpu("web", i))) << body;
+    }
+    EXPECT_TRUE(sample(body, cpu("crash", 0))) << body;
+    EXPECT_TRUE(sample(body, cpu("killed", 0))) << body;
+    EXPECT_FALSE(sample(body, cpu("web", 2))) << body;
+
+    EXPECT_EQ(sample(body, R"(berth_service_desired_replicas{service="web"})"), 2) << body;
+    EXPECT_EQ(sample(body, R"(berth_service_desired_replicas{service="crash"})"), 1) << body;
+    EXPECT_EQ(sample(body, R"(berth_service_running_replicas{service="web"})"), 2) << body;
+    EXPECT_EQ(sample(body, R"(berth_service_running_replicas{service="crash"})"), 0) << body;
+    EXPECT_EQ(sample(body, R"(berth_service_replicas{service="web",state="ready"})"), 2) << body;
+    EXPECT_EQ(sample(body, R"(berth_service_replicas{service="web",state="starting"})"), 0) << body;
+    EXPECT_EQ(sample(body, R"(berth_service_replicas{service="crash",state="failed"})"), 1) << body;
+    EXPECT_EQ(sample(body, R"(berth_service_exits_total{service="crash",reason="code"})"), 1)
+        << body;
+    EXPECT_EQ(sample(body, R"(berth_service_exits_total{service="crash",reason="signal"})"), 0)
+        << body;
+    EXPECT_EQ(sample(body, R"(berth_service_exits_total{service="killed",reason="signal"})"), 1)
+        << body;
+    EXPECT_EQ(sample(body, R"(berth_service_exits_total{service="web",reason="code"})"), 0) << body;
+    EXPECT_EQ(sample(body, R"(berth_service_restarts_total{service="crash"})"), 0) << body;
+    EXPECT_EQ(sample(body, "berth_containers_started_total"), 4) << body;
+    EXPECT_EQ(sample(body, R"(berth_container_start_duration_seconds_count{phase="to_ready"})"), 4)
+        << body;
+    EXPECT_GT(sample(body, "berth_loop_completions_total").value_or(0), 0) << body;
+    EXPECT_EQ(sample(body, "berth_loop_pending_operations"), 2) << body; // web/0 and web/1
+    EXPECT_NE(http_get(port, "/healthz").find("\r\n\r\nok\n"), std::string::npos);
+
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
+    EXPECT_FALSE(fs::exists(cgroot_)) << "the cgroup subtree is left";
+}
+
+// A metrics address berth cannot listen on is an error in the log, not the end of the fleet.
+TEST_F(run_host_test, a_metrics_address_in_use_is_logged_and_the_fleet_runs_without_it) {
+    socket_fd taken{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(taken.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(taken.fd, 1), 0);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::getsockname(taken.fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    auto where = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+    start_berth(write_fleet(R"(
+[service.web]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+init = true
+)",
+                            where));
+    ASSERT_TRUE(wait_for_log("service web/0: ready")) << berth_log();
+    EXPECT_NE(berth_log().find("error supervisor: metrics endpoint: http " + where +
+                               ": bind: Address already in use; berth runs the fleet without "
+                               "/metrics"),
+              std::string::npos)
+        << berth_log();
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
+}

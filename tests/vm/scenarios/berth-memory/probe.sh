@@ -1,8 +1,9 @@
 # berth-memory: runs beside berth (PID 1) in the guest's root namespaces; berth reaps it. It
 # waits for berth, notes the idle neighbour, waits for the hog's OOM kills in the cgroup berth made
 # for it (one per start: the first run and two restarts), checks the neighbour kept its
-# processes, and asks berthctl (when the guest has it) for its account; then SIGTERM to PID 1,
-# which must stop the fleet and power off (the host asserts the ending: shutdown poweroff).
+# processes, asks berthctl (when the guest has it) for its account, and scrapes /metrics on the
+# guest's loopback; then SIGTERM to PID 1, which must stop the fleet and power off (the host
+# asserts the ending: shutdown poweroff).
 . /usr/lib/berth-vm/lib.sh
 
 finish() {
@@ -89,5 +90,38 @@ if [ -x /usr/bin/berthctl ]; then
     fi
 else
     vm_skip status_reports_oom "needs /usr/bin/berthctl"
+fi
+
+# berth's /metrics (metrics_listen = "127.0.0.1:9464"), fetched with busybox wget under timeout
+# (busybox 1.35's own wget -T segfaults). The collector
+# reads the cgroups once per 10 s cycle, so the kills show in the per-container series up to a
+# cycle after the last one: scrape until they do, or 30 s have passed.
+metric() { # the value of one series (name and labels exactly as exposed) in the last scrape
+    awk -v s="$1" 'index($0, s " ") == 1 { print $2; exit }' /tmp/metrics 2>/dev/null
+}
+positive() { # $1 is a number > 0 (the exposition may print a double)
+    [ -n "$1" ] && awk -v v="$1" 'BEGIN { exit !(v + 0 > 0) }'
+}
+scrape() {
+    timeout 10 wget -q -O /tmp/metrics http://127.0.0.1:9464/metrics || return 1
+    idle_mem=$(metric 'berth_container_memory_usage_bytes{service="idle",replica="0"}')
+    hog_mem=$(metric 'berth_container_memory_usage_bytes{service="hog",replica="0"}')
+    hog_events='berth_container_memory_events_total{service="hog",replica="0"'
+    hog_kills=$(metric "$hog_events"',event="oom_kill"}')
+    hog_oom_exits=$(metric 'berth_service_exits_total{service="hog",reason="oom"}')
+    positive "$idle_mem" && [ -n "$hog_mem" ] && positive "$hog_kills" && positive "$hog_oom_exits"
+}
+vm_wait 30 scrape || true
+vm_value metrics_hog "$(grep -E '^berth_[a-z_]+\{service="hog"' /tmp/metrics 2>&1 | tr '\n' ';')"
+if positive "${idle_mem:-}" && [ -n "${hog_mem:-}" ]; then
+    vm_pass metrics_memory "idle/0 ${idle_mem} bytes, hog/0 ${hog_mem} bytes"
+else
+    vm_fail metrics_memory "idle/0 '${idle_mem:-}', hog/0 '${hog_mem:-}' (wget: $(timeout 10 \
+        wget -q -O /dev/null http://127.0.0.1:9464/metrics 2>&1))"
+fi
+if positive "${hog_kills:-}" && positive "${hog_oom_exits:-}"; then
+    vm_pass metrics_oom "hog/0 oom_kill ${hog_kills}, exits{reason=oom} ${hog_oom_exits}"
+else
+    vm_fail metrics_oom "hog/0 oom_kill '${hog_kills:-}', exits{reason=oom} '${hog_oom_exits:-}'"
 fi
 finish

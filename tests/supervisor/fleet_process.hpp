@@ -1,0 +1,166 @@
+// A berth process for host tests: a temp directory and cgroup of its own, a fleet file with
+// the common [supervisor] header, `berth run` started and stopped by pid, waits on its log
+// and the replicas' logs, and the `berth` storage commands against the test's storage_dir.
+#pragma once
+
+#include "engine/cgroup.hpp"
+#include "engine/mountinfo.hpp"
+#include "tests/engine/image_test_util.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace berth::test {
+
+using namespace std::chrono_literals;
+
+inline std::size_t count_of(const std::string& text, const std::string& word) {
+    std::size_t n = 0;
+    for (auto pos = text.find(word); pos != std::string::npos; pos = text.find(word, pos + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+class fleet_process_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (::geteuid() != 0) {
+            GTEST_SKIP() << "needs root (namespaces, mounts, cgroups)";
+        }
+        auto mount = berth::cgroup::mount_point();
+        if (!mount) {
+            GTEST_SKIP() << "needs a cgroup2 hierarchy: " << mount.error().message();
+        }
+        if (!fs::exists("/bin/busybox")) {
+            GTEST_SKIP() << "needs /bin/busybox (busybox-static)";
+        }
+        base_ = fs::temp_directory_path() / ("berth-fleet-process-" + std::string(prefix_) + "-" + std::to_string(::getpid()));
+        fs::remove_all(base_);
+        fs::create_directories(base_);
+        cgroot_ = *mount + "/berth-fleet-process-" + std::string(prefix_) + "-" + std::to_string(::getpid());
+        storage_ = base_ / "storage";
+    }
+
+    void TearDown() override {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+        if (!cgroot_.empty()) {
+            (void)berth::cgroup::remove_tree(cgroot_);
+        }
+        if (!base_.empty()) {
+            if (auto m = berth::read_mountinfo()) {
+                auto left = berth::mounts_under(*m, base_.string());
+                EXPECT_TRUE(left.empty()) << "a mount is left: " << left.front().mount_point;
+                for (const auto& e : left) {
+                    ::umount2(e.mount_point.c_str(), MNT_DETACH);
+                }
+            }
+            fs::remove_all(base_);
+        }
+    }
+
+    // Runs `berth ARGS... --root STORAGE` to its end; returns its exit code.
+    int berth_cli(std::vector<std::string> args) {
+        args.push_back("--root");
+        args.push_back(storage_.string());
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            int err = ::open((base_ / "cli.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            ::dup2(err, 2);
+            int out = ::open("/dev/null", O_WRONLY);
+            ::dup2(out, 1);
+            std::vector<char*> argv;
+            std::string berth = std::string(BERTH_BINARY_DIR) + "/bin/berth";
+            argv.push_back(berth.data());
+            for (auto& a : args) {
+                argv.push_back(a.data());
+            }
+            argv.push_back(nullptr);
+            ::execv(berth.c_str(), argv.data());
+            ::_exit(126);
+        }
+        int st = 0;
+        ::waitpid(pid, &st, 0);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+
+    fs::path write_fleet(const std::string& services) {
+        auto path = base_ / "fleet.toml";
+        std::ofstream out(path);
+        out << "[supervisor]\n"
+            << "cgroup_root = \"" << cgroot_ << "\"\n"
+            << "state_dir = \"" << (base_ / "state").string() << "\"\n"
+            << "storage_dir = \"" << storage_.string() << "\"\n"
+            << "shutdown_timeout = \"5s\"\n"
+            << "metrics_listen = \"none\"\n\n"
+            << services;
+        return path;
+    }
+
+    void start_berth(const fs::path& fleet) {
+        pid_ = ::fork();
+        ASSERT_GE(pid_, 0);
+        if (pid_ == 0) {
+            int err = ::open((base_ / "berth.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            ::dup2(err, 2);
+            std::string berth = std::string(BERTH_BINARY_DIR) + "/bin/berth";
+            ::execl(berth.c_str(), "berth", "run", fleet.c_str(), nullptr);
+            ::_exit(126);
+        }
+    }
+
+    int stop_berth() {
+        ::kill(pid_, SIGTERM);
+        auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            int st = 0;
+            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+                pid_ = -1;
+                return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        return -1;
+    }
+
+    // Waits (bounded) until `file` holds `text` `times` times.
+    static bool wait_for(const fs::path& file, const std::string& text, std::size_t times = 1) {
+        auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (count_of(slurp(file), text) >= times) {
+                return true;
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    }
+
+    fs::path replica_log(const std::string& service, int index) const {
+        return base_ / "state" / "logs" / service / (std::to_string(index) + ".log");
+    }
+
+    // Names this suite's temp directory and cgroup, so suites running in parallel differ.
+    const char* prefix_ = "test";
+    fs::path base_;
+    fs::path storage_;
+    std::string cgroot_;
+    pid_t pid_ = -1;
+};
+
+} // namespace berth::test
