@@ -100,7 +100,22 @@ protected:
         return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     }
 
-    fs::path write_fleet(const std::string& services) {
+    // The busybox rootfs of scripts/make-busybox-layer.sh, made once per test; once made,
+    // write_fleet declares it as [image.busybox].
+    fs::path busybox_layer() {
+        auto layer = base_ / "layer";
+        if (!fs::exists(layer)) {
+            std::string make = std::string("bash ") + BERTH_SOURCE_DIR +
+                               "/scripts/make-busybox-layer.sh " + layer.string();
+            EXPECT_EQ(std::system(make.c_str()), 0) << make;
+        }
+        return layer;
+    }
+
+    // A fleet file with the common [supervisor] header; `services` is appended as is. No
+    // metrics endpoint unless `metrics_listen` says where: tests run in parallel, and 9464
+    // is the default.
+    fs::path write_fleet(const std::string& services, const std::string& metrics_listen = "none") {
         auto path = base_ / "fleet.toml";
         std::ofstream out(path);
         out << "[supervisor]\n"
@@ -108,8 +123,11 @@ protected:
             << "state_dir = \"" << (base_ / "state").string() << "\"\n"
             << "storage_dir = \"" << storage_.string() << "\"\n"
             << "shutdown_timeout = \"5s\"\n"
-            << "metrics_listen = \"none\"\n\n"
-            << services;
+            << "metrics_listen = \"" << metrics_listen << "\"\n\n";
+        if (fs::exists(base_ / "layer")) {
+            out << "[image.busybox]\nlayers = [\"" << (base_ / "layer").string() << "\"]\n\n";
+        }
+        out << services;
         return path;
     }
 
@@ -125,9 +143,10 @@ protected:
         }
     }
 
-    int stop_berth() {
+    // Sends SIGTERM and returns berth's exit status (-1 if it did not exit within `limit`).
+    int stop_berth(std::chrono::seconds limit = 20s) {
         ::kill(pid_, SIGTERM);
-        auto deadline = std::chrono::steady_clock::now() + 20s;
+        auto deadline = std::chrono::steady_clock::now() + limit;
         while (std::chrono::steady_clock::now() < deadline) {
             int st = 0;
             if (::waitpid(pid_, &st, WNOHANG) == pid_) {
@@ -140,8 +159,9 @@ protected:
     }
 
     // Waits (bounded) until `file` holds `text` `times` times.
-    static bool wait_for(const fs::path& file, const std::string& text, std::size_t times = 1) {
-        auto deadline = std::chrono::steady_clock::now() + 30s;
+    static bool wait_for(const fs::path& file, const std::string& text, std::size_t times = 1,
+                         std::chrono::seconds limit = 30s) {
+        auto deadline = std::chrono::steady_clock::now() + limit;
         while (std::chrono::steady_clock::now() < deadline) {
             if (count_of(slurp(file), text) >= times) {
                 return true;
@@ -150,6 +170,14 @@ protected:
         }
         return false;
     }
+
+    // Waits (bounded) until berth's stderr holds `text` `times` times.
+    bool wait_for_log(const std::string& text, std::size_t times = 1,
+                      std::chrono::seconds limit = 30s) const {
+        return wait_for(base_ / "berth.err", text, times, limit);
+    }
+
+    std::string berth_log() const { return slurp(base_ / "berth.err"); }
 
     fs::path replica_log(const std::string& service, int index) const {
         return base_ / "state" / "logs" / service / (std::to_string(index) + ".log");

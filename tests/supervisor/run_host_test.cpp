@@ -2,6 +2,7 @@
 // fleet file, a SIGTERM that stops everything and leaves nothing behind, and /metrics.
 #include "engine/cgroup.hpp"
 #include "engine/mountinfo.hpp"
+#include "tests/supervisor/fleet_process.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -27,20 +28,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::size_t count(const std::string& text, const std::string& word) {
-    std::size_t n = 0;
-    for (auto pos = text.find(word); pos != std::string::npos; pos = text.find(word, pos + 1)) {
-        ++n;
-    }
-    return n;
-}
+using berth::test::count_of;
+using berth::test::slurp;
 
 // An open socket, closed at scope exit.
 struct socket_fd {
@@ -90,88 +79,16 @@ std::optional<double> sample(const std::string& exposition, const std::string& s
     return std::nullopt;
 }
 
-class run_host_test : public ::testing::Test {
+class run_host_test : public berth::test::fleet_process_test {
 protected:
+    run_host_test() { prefix_ = "run"; }
+
     void SetUp() override {
-        if (::geteuid() != 0) {
-            GTEST_SKIP() << "needs root (namespaces, mounts, cgroups)";
-        }
-        auto mount = berth::cgroup::mount_point();
-        if (!mount) {
-            GTEST_SKIP() << "needs a cgroup2 hierarchy: " << mount.error().message();
-        }
-        if (!fs::exists("/bin/busybox")) {
-            GTEST_SKIP() << "needs /bin/busybox (busybox-static)";
-        }
-        base_ = fs::temp_directory_path() / ("berth-run-test-" + std::to_string(::getpid()));
-        fs::remove_all(base_);
-        fs::create_directories(base_);
-        std::string make = std::string("bash ") + BERTH_SOURCE_DIR +
-                           "/scripts/make-busybox-layer.sh " + (base_ / "layer").string();
-        ASSERT_EQ(std::system(make.c_str()), 0);
-        cgroot_ = *mount + "/berth-run-test-" + std::to_string(::getpid());
-    }
-
-    void TearDown() override {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-        if (!cgroot_.empty()) {
-            (void)berth::cgroup::remove_tree(cgroot_);
-        }
-        if (!base_.empty()) {
-            if (auto m = berth::read_mountinfo()) {
-                for (const auto& e : berth::mounts_under(*m, base_.string())) {
-                    ::umount2(e.mount_point.c_str(), MNT_DETACH);
-                }
-            }
-            fs::remove_all(base_);
+        fleet_process_test::SetUp();
+        if (!IsSkipped()) {
+            ASSERT_TRUE(fs::exists(busybox_layer()));
         }
     }
-
-    // A fleet file with the common header; `services` is appended as is. No metrics endpoint
-    // unless `metrics_listen` says where: tests run in parallel, and 9464 is the default.
-    fs::path write_fleet(const std::string& services, const std::string& metrics_listen = "none") {
-        auto path = base_ / "fleet.toml";
-        std::ofstream out(path);
-        out << "[supervisor]\n"
-            << "cgroup_root = \"" << cgroot_ << "\"\n"
-            << "state_dir = \"" << (base_ / "state").string() << "\"\n"
-            << "shutdown_timeout = \"5s\"\n"
-            << "metrics_listen = \"" << metrics_listen << "\"\n\n"
-            << "[image.busybox]\n"
-            << "layers = [\"" << (base_ / "layer").string() << "\"]\n\n"
-            << services;
-        return path;
-    }
-
-    void start_berth(const fs::path& fleet) {
-        pid_ = ::fork();
-        ASSERT_GE(pid_, 0);
-        if (pid_ == 0) {
-            int err = ::open((base_ / "berth.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            ::dup2(err, 2);
-            std::string berth = std::string(BERTH_BINARY_DIR) + "/bin/berth";
-            ::execl(berth.c_str(), "berth", "run", fleet.c_str(), nullptr);
-            ::_exit(126);
-        }
-    }
-
-    // Waits (bounded) until berth's stderr holds `text` `times` times.
-    bool wait_for_log(const std::string& text, std::size_t times = 1,
-                      std::chrono::seconds limit = 30s) {
-        auto deadline = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < deadline) {
-            if (count(berth_log(), text) >= times) {
-                return true;
-            }
-            std::this_thread::sleep_for(50ms);
-        }
-        return false;
-    }
-
-    std::string berth_log() const { return slurp(base_ / "berth.err"); }
 
     // The port berth logged for its metrics endpoint (metrics_listen = "127.0.0.1:0"), 0 if it
     // logged none within the limit.
@@ -201,25 +118,6 @@ protected:
             std::this_thread::sleep_for(100ms);
         }
     }
-
-    // Sends SIGTERM and returns berth's exit status (-1 if it did not exit within `limit`).
-    int stop_berth(std::chrono::seconds limit = 20s) {
-        ::kill(pid_, SIGTERM);
-        auto deadline = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < deadline) {
-            int st = 0;
-            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-                pid_ = -1;
-                return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            }
-            std::this_thread::sleep_for(20ms);
-        }
-        return -1;
-    }
-
-    fs::path base_;
-    std::string cgroot_;
-    pid_t pid_ = -1;
 };
 
 TEST_F(run_host_test, runs_a_fleet_in_order_and_stops_it_leaving_nothing) {
@@ -280,12 +178,12 @@ start_limit_interval = "1m"
 )"));
     ASSERT_TRUE(wait_for_log("start limit hit")) << berth_log();
     auto log = berth_log();
-    EXPECT_EQ(count(log, "service crash/0: exited 4; restarting"), 3u) << log;
+    EXPECT_EQ(count_of(log, "service crash/0: exited 4; restarting"), 3u) << log;
     EXPECT_NE(log.find("service crash/0: failed: start limit hit: 4 starts within 60s; "
                        "last: exited 4"),
               std::string::npos)
         << log;
-    EXPECT_EQ(count(slurp(base_ / "state" / "logs" / "crash" / "0.log"), "attempt"), 4u);
+    EXPECT_EQ(count_of(slurp(base_ / "state" / "logs" / "crash" / "0.log"), "attempt"), 4u);
     EXPECT_EQ(stop_berth(), 0) << berth_log();
 }
 
@@ -342,8 +240,9 @@ replica = 2
     ASSERT_TRUE(WIFEXITED(st));
     EXPECT_EQ(WEXITSTATUS(st), 1);
     auto log = berth_log();
+    // Line 15: six lines of [supervisor], two of [image.busybox], their blank lines, then this.
     EXPECT_NE(
-        log.find("fleet.toml:14:1: service.web.replica: unknown key; did you mean 'replicas'?"),
+        log.find("fleet.toml:15:1: service.web.replica: unknown key; did you mean 'replicas'?"),
         std::string::npos)
         << log;
     EXPECT_FALSE(fs::exists(cgroot_));

@@ -17,11 +17,9 @@ protected:
     // Imports the busybox rootfs as a docker archive whose config says `config_json` (the
     // members of "config": Entrypoint, Cmd, Env, ...), under `name`.
     void import_image(const std::string& name, const std::string& config_json) {
-        auto layer = base_ / "layer";
-        std::string make = std::string("bash ") + BERTH_SOURCE_DIR +
-                           "/scripts/make-busybox-layer.sh " + layer.string() + " && tar -C " +
-                           layer.string() + " -cf " + (base_ / "layer.tar").string() + " .";
-        ASSERT_EQ(std::system(make.c_str()), 0);
+        auto layer = busybox_layer();
+        std::string pack = "tar -C " + layer.string() + " -cf " + (base_ / "layer.tar").string() + " .";
+        ASSERT_EQ(std::system(pack.c_str()), 0);
         berth::test::write_docker_archive(base_ / "archive", {slurp(base_ / "layer.tar")},
                                           name + ":1", "\"config\":{" + config_json + "},");
         ASSERT_EQ(berth_cli({"image", "import", (base_ / "archive").string(), "--name", name}), 0)
