@@ -3,6 +3,7 @@
 // busybox sleep), against two floors measured in the same run: posix_spawn of a static `true`
 // with wait, and raw clone3 with the same namespaces straight into exec (no rootfs change,
 // pre-made cgroups). Prints a table of ratios; see bench/README.md.
+#include "bench/bench_util.hpp"
 #include "engine/cgroup.hpp"
 #include "engine/container.hpp"
 #include "engine/layer_store.hpp"
@@ -37,6 +38,12 @@ using clk = std::chrono::steady_clock;
 
 namespace {
 
+using berth::bench::cpu_seconds;
+using berth::bench::die;
+using berth::bench::must;
+using berth::bench::rss_kb;
+using berth::bench::seconds_since;
+
 struct options {
     std::vector<int> counts{1000, 5000};
     std::vector<int> heaps_mb{10, 500};
@@ -44,27 +51,6 @@ struct options {
     std::string static_true = BERTH_STATIC_TRUE;
     bool move_root = false; // MS_MOVE + chroot instead of pivot_root
 };
-
-double seconds_since(clk::time_point t) {
-    return std::chrono::duration<double>(clk::now() - t).count();
-}
-
-double cpu_seconds() {
-    rusage ru{};
-    ::getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-long rss_kb() {
-    std::ifstream in("/proc/self/status");
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind("VmRSS:", 0) == 0) {
-            return std::stol(line.substr(6));
-        }
-    }
-    return 0;
-}
 
 double percentile(std::vector<double> v, double p) {
     if (v.empty()) {
@@ -82,24 +68,6 @@ struct figures {
     double teardown = 0;         // s from kill to all reaped and cgroups removed
     std::vector<double> reap_ms; // kill-to-reaped latency per container
 };
-
-[[noreturn]] void die(const std::string& what) {
-    std::fprintf(stderr, "bench: %s\n", what.c_str());
-    std::exit(1);
-}
-
-template <typename T> T must(berth::result<T> r, const char* what) {
-    if (!r) {
-        die(std::string(what) + ": " + r.error().message());
-    }
-    return std::move(r).value();
-}
-
-void must(berth::status s, const char* what) {
-    if (!s) {
-        die(std::string(what) + ": " + s.error().message());
-    }
-}
 
 // berth's way: engine containers on one io_uring loop.
 figures run_berth(int n, const std::string& cgroot, const fs::path& base, const options& opt) {

@@ -10,6 +10,7 @@
 // cgroup.kill, reaps them, removes the leaves and CGROUP_PARENT, and prints
 // {"phase":"teardown", ...}. Exit status 0 on success, 1 with a message on stderr otherwise;
 // on failure everything started so far is killed and removed as well.
+#include "bench/bench_util.hpp"
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -34,6 +35,10 @@ extern "C" long berth_clone3(clone_args* args, size_t size, int (*fn)(void*), vo
 
 namespace {
 
+using berth::bench::cpu_seconds;
+using berth::bench::rss_kb;
+using berth::bench::seconds_since;
+
 using clk = std::chrono::steady_clock;
 
 // What the child needs; the child shares the parent's memory (CLONE_VM), so it reports an
@@ -53,27 +58,6 @@ int child_main(void* raw) {
 }
 
 alignas(64) char child_stack[64 * 1024];
-
-double seconds_since(clk::time_point t) {
-    return std::chrono::duration<double>(clk::now() - t).count();
-}
-
-double cpu_seconds() {
-    rusage ru{};
-    ::getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-long rss_kb() {
-    std::ifstream in("/proc/self/status");
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind("VmRSS:", 0) == 0) {
-            return std::stol(line.substr(6));
-        }
-    }
-    return 0;
-}
 
 // The leaves and the processes in them; remove() undoes everything, whatever was reached.
 class floor_fleet {

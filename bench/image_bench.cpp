@@ -2,6 +2,7 @@
 // same as one .tar.gz), and the start time of N replicas on a 10-layer imported image against
 // N on a 1-layer one, run interleaved round by round (lower layers are mounted once per image,
 // so the two should start alike). See docs/images.md, "Cost".
+#include "bench/bench_util.hpp"
 #include "engine/cgroup.hpp"
 #include "engine/container.hpp"
 #include "engine/image_store.hpp"
@@ -27,32 +28,14 @@ using clk = std::chrono::steady_clock;
 
 namespace {
 
-[[noreturn]] void die(const std::string& what) {
-    std::fprintf(stderr, "bench: %s\n", what.c_str());
-    std::exit(1);
-}
-
-template <typename T> T must(berth::result<T> r, const char* what) {
-    if (!r) {
-        die(std::string(what) + ": " + r.error().message());
-    }
-    return std::move(r).value();
-}
-
-void must(berth::status s, const char* what) {
-    if (!s) {
-        die(std::string(what) + ": " + s.error().message());
-    }
-}
+using berth::bench::die;
+using berth::bench::must;
+using berth::bench::seconds_since;
 
 void run(const std::string& command) {
     if (std::system(command.c_str()) != 0) {
         die("failed: " + command);
     }
-}
-
-double seconds_since(clk::time_point t) {
-    return std::chrono::duration<double>(clk::now() - t).count();
 }
 
 double median(std::vector<double> v) {
