@@ -16,7 +16,7 @@ packages=(
     busybox-static curl util-linux procps iproute2 python3
     umoci skopeo
     # VM tests
-    qemu-system-x86 cpio xz-utils zstd kmod
+    qemu-system-x86 cpio xz-utils zstd kmod e2fsprogs
     # benchmarks and peers
     crun runc gnuplot-nox
     # metrics checks

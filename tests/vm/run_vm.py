@@ -180,14 +180,19 @@ def cmd_run(args):
 
 
 def _run_one(scen, kern, berth_dir, args, log_dir):
+    """Boots the scenario `boots` times (the same initramfs, the same disk), judging each boot;
+    a failed boot ends the scenario. `timeout` covers all boots together."""
     expect = scen.expect
     timeout = args.timeout or expect.timeout
-    console_log = log_dir / f"{scen.name}.log"
-    markers_log = log_dir / f"{scen.name}.markers.log"
     with scratch.directory(scen.name) as tmp:
         initrd = pathlib.Path(tmp) / "initramfs.cpio.gz"
         started = time.monotonic()
         summary, binaries = image.build(kern, scen, initrd, berth_dir)
+        disk = None
+        if expect.disk is not None:
+            disk = pathlib.Path(tmp) / "disk.img"
+            image.make_disk(disk, expect.disk.size)
+            summary += f"; disk {expect.disk.size >> 20} MiB ext4 at '{expect.disk.mount}'"
         built = time.monotonic() - started
         if args.keep_initramfs:
             keep = pathlib.Path(args.keep_initramfs)
@@ -196,41 +201,72 @@ def _run_one(scen, kern, berth_dir, args, log_dir):
         accel = _accel(args, kern, tmp, log_dir)
         log(f"berth-vm: {scen.name}: kernel {kern.release} ({kern.version}), accel {accel}, "
             f"initramfs in {built:.2f} s: {summary}")
-        echo = (lambda text: sys.stdout.write(text)) if args.verbose else None
-        boot = qemu.boot(kern.vmlinuz, initrd, console_log, markers_log, memory=expect.memory,
-                         smp=expect.smp, accel=accel, timeout=timeout,
-                         append=os.environ.get("BERTH_VM_APPEND", ""), echo=echo)
-    verdict = markers.judge(scen.name, dataclasses.replace(expect, timeout=timeout),
-                            boot.console, boot.markers, boot.exit_code, boot.shutdown_reason,
-                            boot.timed_out, present=binaries)
-    _print_verdict(scen, verdict, boot, console_log, markers_log)
+        deadline = time.monotonic() + timeout
+        reports = []
+        for number in range(1, expect.boots + 1):
+            # One boot's files: <name>.log and so on, or <name>.boot<N>.log with several boots.
+            stem = scen.name if expect.boots == 1 else f"{scen.name}.boot{number}"
+            label = scen.name if expect.boots == 1 else f"{scen.name} boot {number}"
+            left = max(1, int(deadline - time.monotonic()))
+            mine = dataclasses.replace(markers.for_boot(expect, number), timeout=left)
+            verdict = _boot_once(scen, kern, initrd, disk, accel, mine, number, args,
+                                 log_dir, stem, label, binaries)
+            reports.append(verdict.report)
+            if not verdict.ok:
+                if number < expect.boots:
+                    log(f"berth-vm: {scen.name}: boot {number} failed; boots "
+                        f"{number + 1}..{expect.boots} not run")
+                return False
+    failures = markers.judge_same(expect, reports)
+    for failure in failures:
+        log(f"berth-vm: {scen.name}: {failure}")
+    if expect.same:
+        log(f"berth-vm: {scen.name} {'FAIL' if failures else 'PASS'} over {expect.boots} boots "
+            f"(same in every boot: {' '.join(expect.same)})")
+    return not failures
+
+
+def _boot_once(scen, kern, initrd, disk, accel, expect, number, args, log_dir, stem, label,
+               binaries):
+    console_log = log_dir / f"{stem}.log"
+    markers_log = log_dir / f"{stem}.markers.log"
+    echo = (lambda text: sys.stdout.write(text)) if args.verbose else None
+    # berth_vm.boot=N (a dotted parameter: the kernel neither uses it nor hands it to /init's
+    # environment) tells a guest script which boot this is (guest/lib.sh vm_boot).
+    append = f"berth_vm.boot={number} {os.environ.get('BERTH_VM_APPEND', '')}".strip()
+    boot = qemu.boot(kern.vmlinuz, initrd, console_log, markers_log, memory=expect.memory,
+                     smp=expect.smp, accel=accel, timeout=expect.timeout, append=append,
+                     echo=echo, disk=disk)
+    verdict = markers.judge(scen.name, expect, boot.console, boot.markers, boot.exit_code,
+                            boot.shutdown_reason, boot.timed_out, present=binaries)
+    _print_verdict(label, verdict, boot, console_log, markers_log)
     # Every value of the boot, the host's computed ones (console-uptime) included, one KEY=VALUE
     # a line: what a benchmark record reads (boot_to_ready_seconds).
-    values_file = log_dir / f"{scen.name}.values"
+    values_file = log_dir / f"{stem}.values"
     values_file.write_text("".join(f"{k}={v}\n" for k, v in verdict.report.values.items()))
-    return verdict.ok
+    return verdict
 
 
-def _print_verdict(scen, verdict, boot, console_log, markers_log):
+def _print_verdict(label, verdict, boot, console_log, markers_log):
     report = verdict.report
     for check, results in report.checks.items():
         for status, detail in results:
-            log(f"BERTH-VM: {scen.name} {check} {status} {detail}".rstrip())
+            log(f"BERTH-VM: {label} {check} {status} {detail}".rstrip())
     for key, value in report.values.items():
-        log(f"BERTH-VM: {scen.name} {key}={value}")
+        log(f"BERTH-VM: {label} {key}={value}")
     ending = markers.ENDINGS.get(boot.shutdown_reason, boot.shutdown_reason)
-    log(f"berth-vm: {scen.name}: QEMU exit {boot.exit_code}, ending {ending} "
+    log(f"berth-vm: {label}: QEMU exit {boot.exit_code}, ending {ending} "
         f"(QMP {boot.shutdown_reason}), {boot.seconds:.1f} s from start to exit")
     for warning in verdict.warnings:
-        log(f"berth-vm: {scen.name}: warning: {warning}")
+        log(f"berth-vm: {label}: warning: {warning}")
     for skipped in verdict.skipped:
-        log(f"berth-vm: {scen.name}: skipped check {skipped}")
+        log(f"berth-vm: {label}: skipped check {skipped}")
     if verdict.ok:
-        log(f"berth-vm: {scen.name} PASS")
+        log(f"berth-vm: {label} PASS")
         return
     for failure in verdict.failures:
-        log(f"berth-vm: {scen.name}: {failure}")
-    log(f"berth-vm: {scen.name} FAIL; console log '{console_log}', markers '{markers_log}'")
+        log(f"berth-vm: {label}: {failure}")
+    log(f"berth-vm: {label} FAIL; console log '{console_log}', markers '{markers_log}'")
 
 
 def cmd_shell(args):
@@ -245,9 +281,13 @@ def cmd_shell(args):
         initrd = pathlib.Path(tmp) / "initramfs.cpio.gz"
         log(f"berth-vm: shell: {image.build(kern, scen, initrd, berth_dir)[0]}")
         accel = _accel(args, kern, tmp, pathlib.Path(tmp))
+        disk = None
+        if scen.expect.disk is not None:  # a fresh one, gone with the shell
+            disk = pathlib.Path(tmp) / "disk.img"
+            image.make_disk(disk, scen.expect.disk.size)
         argv = qemu.command(kern.vmlinuz, initrd, "/dev/null", pathlib.Path(tmp) / "markers.log",
                             pathlib.Path(tmp) / "qmp.sock", scen.expect.memory, scen.expect.smp,
-                            accel, "")
+                            accel, "berth_vm.boot=1", disk)
         # The console on this terminal instead of a file, and no paused start or QMP.
         argv[argv.index("chardev:console")] = "mon:stdio"
         qmp_at = argv.index("-qmp")

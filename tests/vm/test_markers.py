@@ -12,7 +12,7 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from vmrig import cpio, markers, scenario  # noqa: E402
+from vmrig import cpio, image, markers, qemu, scenario  # noqa: E402
 
 EXPECT = """
 # a comment line
@@ -243,6 +243,97 @@ class ExpectTest(unittest.TestCase):
                      "pass a needs", "console onlyname", "console-uptime"):
             with self.subTest(text=text), self.assertRaisesRegex(markers.ExpectError, r"e:1: "):
                 markers.parse_expect(text, "e")
+
+
+MULTI_BOOT = """
+boots 2
+disk 16M /var/lib/berth/
+pass common
+boot 1 pass first_only
+boot 2 pass second_only
+boot 2 console said   hello  world
+boot 2 shutdown reboot
+same line
+"""
+
+
+class MultiBootTest(unittest.TestCase):
+    def test_directives(self):
+        e = markers.parse_expect(MULTI_BOOT)
+        self.assertEqual(e.boots, 2)
+        self.assertEqual(e.disk, markers.Disk(16 << 20, "/var/lib/berth"))
+        self.assertEqual(e.passes, ["common"])
+        self.assertEqual(e.same, ["line"])
+        self.assertIn("line", e.values)
+
+    def test_each_boot_adds_its_own_lines_to_the_common_ones(self):
+        e = markers.parse_expect(MULTI_BOOT)
+        one, two = markers.for_boot(e, 1), markers.for_boot(e, 2)
+        self.assertEqual(one.passes, ["common", "first_only"])
+        self.assertEqual((one.shutdown, one.console), ("poweroff", []))
+        self.assertEqual(two.passes, ["common", "second_only"])
+        self.assertEqual(two.shutdown, "reboot")
+        self.assertEqual(two.console[0].pattern.pattern, "hello  world")
+        self.assertEqual(e.passes, ["common"])  # the scenario's own Expect is not changed
+
+    def test_a_boot_is_judged_by_its_own_lines(self):
+        e = markers.parse_expect(MULTI_BOOT)
+        console = ("BERTH-VM: demo boot_seconds=1\nBERTH-VM: demo line=x\n"
+                   "BERTH-VM: demo common PASS\nBERTH-VM: demo first_only PASS\n"
+                   "BERTH-VM: demo DONE\n")
+        ok = markers.judge("demo", markers.for_boot(e, 1), console, "", 0, "guest-shutdown")
+        self.assertTrue(ok.ok, ok.failures)
+        bad = markers.judge("demo", markers.for_boot(e, 2), console, "", 0, "guest-reset")
+        self.assertFalse(bad.ok)
+        self.assertIn("check second_only: no PASS marker", bad.failures)
+
+    def test_same_values_must_match_in_every_boot(self):
+        e = markers.parse_expect(MULTI_BOOT)
+        def report(**values):
+            return markers.Report(values=values)
+        self.assertEqual(markers.judge_same(e, [report(line="a b"), report(line="a b")]), [])
+        self.assertEqual(markers.judge_same(e, [report(line="a"), report(line="b")]),
+                         ["value line: not the same in every boot (boot 1: a, boot 2: b)"])
+        self.assertEqual(markers.judge_same(e, [report(line="a"), report()]),
+                         ["value line: not the same in every boot (boot 1: a, boot 2: (none))"])
+
+    def test_sizes(self):
+        self.assertEqual([markers.parse_size(t) for t in ("65536", "4K", "32M", "1G")],
+                         [65536, 4096, 32 << 20, 1 << 30])
+        for text in ("32MB", "-1", "M", "1.5M"):
+            with self.subTest(text=text), self.assertRaises(ValueError):
+                markers.parse_size(text)
+
+    def test_errors_name_the_line(self):
+        for text in ("boots 0", "boots two", "boot 2 pass a", "boots 2\nboot 0 pass a",
+                     "boots 2\nboot 1 timeout 5", "boots 2\nboot 1", "boots 2\nboot 1 pass",
+                     "disk 16M", "disk 4M /var", "disk 16M var", "disk 16M /", "disk 1X /var",
+                     "same", "same a b"):
+            with self.subTest(text=text), self.assertRaisesRegex(markers.ExpectError, r"e:\d: "):
+                markers.parse_expect(text, "e")
+
+
+class DiskTest(unittest.TestCase):
+    def test_make_disk_writes_an_ext4_image_of_the_size(self):
+        if image.shutil.which("mkfs.ext4") is None and not pathlib.Path("/sbin/mkfs.ext4").exists():
+            self.skipTest("needs mkfs.ext4 (e2fsprogs, in scripts/setup.sh)")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = pathlib.Path(tmp) / "disk.img"
+            image.make_disk(path, 8 << 20)
+            self.assertEqual(path.stat().st_size, 8 << 20)
+            with open(path, "rb") as f:
+                f.seek(1024 + 0x38)  # the superblock's s_magic
+                self.assertEqual(f.read(2), b"\x53\xef")
+                f.seek(1024 + 0x78)  # s_volume_name
+                self.assertEqual(f.read(16).rstrip(b"\0"), image.DISK_LABEL.encode())
+
+    def test_qemu_attaches_the_disk_as_virtio(self):
+        argv = qemu.command("vmlinuz", "initrd", "c.log", "m.log", "q.sock", 512, 1, "tcg", "",
+                            "/tmp/a,b/disk.img")
+        self.assertEqual(argv[0], qemu.QEMU)
+        at = argv.index("-drive")
+        self.assertEqual(argv[at + 1], "file=/tmp/a,,b/disk.img,format=raw,if=virtio")
+        self.assertNotIn("-drive", qemu.command("v", "i", "c", "m", "q", 512, 1, "tcg", ""))
 
 
 class ScenarioTest(unittest.TestCase):

@@ -19,8 +19,10 @@
 #   vm_wait SECONDS CMD [ARG...] retries CMD every 0.1 s until it succeeds; 1 after SECONDS
 #   vm_field FILE KEY            the value of KEY in a flat-keyed file (memory.events, cpu.stat)
 #   vm_pid1_handles SIGNUM       PID 1 blocks or catches SIGNUM, so a kill(1, SIGNUM) counts
-#   vm_poweroff / vm_reboot      reboot(2) at once (busybox -f: no init to ask); the guest has no
-#                                disk, so there is nothing to sync
+#   vm_boot                      this boot's number, 1, 2, ... (a scenario with `boots N`; the
+#                                host puts berth_vm.boot=N on the kernel command line)
+#   vm_poweroff / vm_reboot      reboot(2) at once (busybox -f: no init to ask, no sync: a
+#                                scenario with a disk leaves syncing it to its PID 1)
 if [ -z "${BERTH_VM_SCENARIO:-}" ] && [ -r /etc/berth-vm/env ]; then
     . /etc/berth-vm/env
 fi
@@ -118,6 +120,19 @@ vm_pid1_handles() {
         esac
     done </proc/1/status
     return 1
+}
+
+vm_boot() {
+    read -r vm_cmdline </proc/cmdline
+    for vm_word in $vm_cmdline; do
+        case $vm_word in
+        berth_vm.boot=*)
+            echo "${vm_word#*=}"
+            return 0
+            ;;
+        esac
+    done
+    echo 1
 }
 
 vm_poweroff() {

@@ -7,6 +7,7 @@ Guest layout (docs/vm-tests.md has the full table):
     /var/lib/berth/layers/busybox             a busybox root filesystem, an image layer for berth
     /usr/bin/{berth,berth-shim,berthctl}      when given a berth build dir, with their libraries
     /etc/berth-vm/{env,modules}               what /init needs to know about the scenario
+                                              (virtio_pci, virtio_blk too with a `disk`)
     /etc/berth-vm/scenario/                   the scenario's files; berth.toml also in /etc/berth/
 """
 
@@ -23,6 +24,9 @@ GUEST_DIR = RIG_DIR / "guest"
 LAYER = "/var/lib/berth/layers/busybox"
 BERTH_BINARIES = ("berth", "berth-shim", "berthctl")
 DEFAULT_MODULES = ("overlay",)
+# A scenario's disk is virtio-blk on QEMU's PCI bus; ext4 is built into Debian's cloud kernel.
+DISK_MODULES = ("virtio_pci", "virtio_blk")
+DISK_LABEL = "berth-vm"
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
@@ -115,7 +119,10 @@ def build(kern, scenario, out_path, berth_dir=None):
     manifest.add_file("/usr/lib/berth-vm/lib.sh", GUEST_DIR / "lib.sh", 0o644)
     _add_busybox_root(manifest, LAYER, busybox_path(), link_to="/bin/busybox")
 
-    modules = _add_modules(manifest, kern, scenario.expect.modules or DEFAULT_MODULES)
+    names = list(scenario.expect.modules or DEFAULT_MODULES)
+    if scenario.expect.disk is not None:
+        names += [m for m in DISK_MODULES if m not in names]
+    modules = _add_modules(manifest, kern, names)
     manifest.add_bytes("/etc/berth-vm/modules", "".join(m + "\n" for m in modules).encode())
 
     binaries = []
@@ -168,8 +175,29 @@ def _env(scenario, kern):
         "BERTH_VM_ROOT": scenario.expect.root,
         "BERTH_VM_PRISTINE": "1" if scenario.expect.pristine else "0",
         "BERTH_VM_KERNEL_RELEASE": kern.release,
+        "BERTH_VM_DISK_MOUNT": scenario.expect.disk.mount if scenario.expect.disk else "",
     }
     return "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
+
+
+def make_disk(path, size):
+    """An empty ext4 filesystem of `size` bytes in the raw image `path` (mkfs.ext4 from
+    e2fsprogs, in scripts/setup.sh): a scenario's persistent disk, made once for all its boots."""
+    mkfs = shutil.which("mkfs.ext4") or "/sbin/mkfs.ext4"
+    try:
+        with open(path, "wb") as f:
+            f.truncate(size)
+    except OSError as e:
+        raise ImageError(f"disk '{path}': create: {e.strerror}") from e
+    try:
+        done = subprocess.run([mkfs, "-q", "-F", "-L", DISK_LABEL, str(path)],
+                              capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise ImageError(f"disk '{path}': run '{mkfs}' (package e2fsprogs): {e.strerror}") from e
+    if done.returncode != 0:
+        said = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        raise ImageError(f"disk '{path}': {mkfs} exited {done.returncode}: "
+                         f"{said[-1] if said else 'no output'}")
 
 
 def probe_image(out_path, name):

@@ -70,6 +70,14 @@ class ConsoleUptime:
     pattern: re.Pattern
 
 
+@dataclasses.dataclass(frozen=True)
+class Disk:
+    """`disk SIZE MOUNTPOINT`: an ext4 image of `size` bytes, made by the host before the first
+    boot, attached as the guest's /dev/vda and mounted at `mount` before PID 1 starts."""
+    size: int
+    mount: str
+
+
 @dataclasses.dataclass
 class Expect:
     passes: list = dataclasses.field(default_factory=list)  # checks that must report PASS
@@ -89,6 +97,19 @@ class Expect:
     pid1: list = dataclasses.field(default_factory=list)  # empty: by the scenario's files
     pristine: bool = False  # /init unmounts /proc and /sys before it execs PID 1
     root: str = "tmpfs"  # tmpfs: /init switch_roots onto a tmpfs; rootfs: PID 1 stays on rootfs
+    disk: Disk | None = None  # a persistent disk, shared by every boot of the scenario
+    boots: int = 1  # how many times the scenario boots (the same disk each time)
+    same: list = dataclasses.field(default_factory=list)  # values equal in every boot
+    # boot number -> [(directive, args, rest, where)]: lines that hold for that boot only
+    per_boot: dict = dataclasses.field(default_factory=dict)
+
+
+# What a `boot N` line may say: what a single boot is judged by. Everything else (timeout,
+# memory, disk, ...) is the scenario's, the same in every boot.
+PER_BOOT = ("pass", "console", "console-not", "console-uptime", "value", "shutdown")
+SIZE = re.compile(r"([0-9]+)([KMG]?)$")
+SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+MIN_DISK = 8 << 20  # mkfs.ext4 makes a usable filesystem (journal and all) from here
 
 
 def parse_expect(text, origin="expect"):
@@ -101,10 +122,63 @@ def parse_expect(text, origin="expect"):
         key, args = words[0], words[1:]
         where = f"{origin}:{number}"
         try:
-            _apply(expect, key, args, line[len(key):].strip())
+            if key == "boot":
+                _add_boot_line(expect, args, line, where)
+            else:
+                _apply(expect, key, args, line[len(key):].strip())
         except ValueError as e:
             raise ExpectError(f"{where}: '{raw.strip()}': {e}") from e
+    for boot, lines in expect.per_boot.items():
+        if boot > expect.boots:
+            raise ExpectError(f"{lines[0][3]}: 'boot {boot}' but the scenario boots "
+                              f"{expect.boots} time{'s' if expect.boots > 1 else ''} "
+                              "(directive 'boots')")
     return expect
+
+
+def _add_boot_line(expect, args, line, where):
+    """`boot N DIRECTIVE ...`: DIRECTIVE (one of PER_BOOT) holds for boot N only."""
+    if len(args) < 2 or not args[0].isdigit() or int(args[0]) < 1:
+        raise ValueError("'boot' takes a boot number (1, 2, ...) and a directive")
+    key = args[1]
+    if key not in PER_BOOT:
+        raise ValueError(f"'{key}' cannot be limited to one boot (only {', '.join(PER_BOOT)})")
+    rest = line.split(None, 2)[2][len(key):].strip()
+    _apply(Expect(), key, args[2:], rest)  # its errors now, on a scratch copy
+    expect.per_boot.setdefault(int(args[0]), []).append((key, args[2:], rest, where))
+
+
+def for_boot(expect, boot):
+    """The Expect that boot number `boot` (1, 2, ...) is judged by: the scenario's directives
+    plus its own `boot N` lines."""
+    mine = dataclasses.replace(
+        expect, passes=list(expect.passes), needs=dict(expect.needs),
+        console=list(expect.console), console_uptimes=list(expect.console_uptimes),
+        values=list(expect.values))
+    for key, args, rest, _where in expect.per_boot.get(boot, []):
+        _apply(mine, key, args, rest)
+    return mine
+
+
+def judge_same(expect, reports):
+    """Failures of the `same KEY` directives over the reports of every boot, in boot order:
+    KEY must have come in each boot, with one value."""
+    failures = []
+    for key in expect.same:
+        seen = [report.values.get(key) for report in reports]
+        if None in seen or len(set(seen)) > 1:
+            told = ", ".join(f"boot {n}: {v if v is not None else '(none)'}"
+                             for n, v in enumerate(seen, start=1))
+            failures.append(f"value {key}: not the same in every boot ({told})")
+    return failures
+
+
+def parse_size(text):
+    """`16M`, `1G`, `65536`: a size in bytes (K, M, G are powers of 1024)."""
+    m = SIZE.match(text)
+    if m is None:
+        raise ValueError(f"size '{text}': not a number with an optional K, M or G")
+    return int(m.group(1)) * SIZE_UNITS[m.group(2)]
 
 
 def _name_and_pattern(key, rest):
@@ -159,6 +233,24 @@ def _apply(expect, key, args, rest):
         if not args:
             raise ValueError("'pid1' needs a program")
         expect.pid1 = list(args)
+    elif key == "disk":
+        if len(args) != 2:
+            raise ValueError("'disk' takes a size and a mount point")
+        size = parse_size(args[0])
+        if size < MIN_DISK:
+            raise ValueError(f"disk size {args[0]}: below {MIN_DISK >> 20}M")
+        if not args[1].startswith("/") or args[1] == "/" or "'" in args[1]:
+            raise ValueError(f"mount point '{args[1]}': not an absolute path below /")
+        expect.disk = Disk(size, args[1].rstrip("/"))
+    elif key == "boots":
+        if not one().isdigit() or int(args[0]) < 1:
+            raise ValueError("boots is a count, 1 or more")
+        expect.boots = int(args[0])
+    elif key == "same":
+        if one() not in expect.same:
+            expect.same.append(args[0])
+        if args[0] not in expect.values:
+            expect.values.append(args[0])
     elif key == "root":
         if one() not in ("tmpfs", "rootfs"):
             raise ValueError("root is 'tmpfs' or 'rootfs'")

@@ -53,10 +53,15 @@ def _chardev_path(path):
     return str(path).replace(",", ",,")  # QEMU option syntax: a comma is doubled
 
 
-def command(vmlinuz, initrd, console_log, markers_log, qmp_socket, memory, smp, accel, append):
+def command(vmlinuz, initrd, console_log, markers_log, qmp_socket, memory, smp, accel, append,
+            disk=None):
+    """QEMU's argv. `disk`, when given, is a raw image attached as virtio-blk (the guest's
+    /dev/vda); QEMU's default cache mode (writeback) honours the guest's flushes, and QEMU
+    flushes the image when it exits."""
     # No -cpu host under KVM: on these nested hosts it dies setting MSR 0x10a.
+    drive = ["-drive", f"file={_chardev_path(disk)},format=raw,if=virtio"] if disk else []
     return [
-        QEMU, "-accel", accel, "-smp", str(smp), "-m", str(memory),
+        QEMU, "-accel", accel, "-smp", str(smp), "-m", str(memory), *drive,
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-nic", "none",
         "-kernel", str(vmlinuz), "-initrd", str(initrd),
         "-append", f"{BASE_APPEND} {append}".strip(),
@@ -135,9 +140,9 @@ class _Qmp:
 
 
 def boot(vmlinuz, initrd, console_log, markers_log, *, memory=1024, smp=2, accel="tcg",
-         timeout=120, append="", echo=None):
+         timeout=120, append="", echo=None, disk=None):
     """Runs one boot to its end or to the timeout. `echo`, when given, receives the console text
-    as it arrives (for --verbose)."""
+    as it arrives (for --verbose); `disk` is a raw image for the guest's /dev/vda."""
     console_log, markers_log = pathlib.Path(console_log), pathlib.Path(markers_log)
     for log in (console_log, markers_log):
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +150,7 @@ def boot(vmlinuz, initrd, console_log, markers_log, *, memory=1024, smp=2, accel
     with scratch.directory("qmp") as tmp:
         qmp_path = pathlib.Path(tmp) / "qmp.sock"
         argv = command(vmlinuz, initrd, console_log, markers_log, qmp_path, memory, smp, accel,
-                       append)
+                       append, disk)
         stderr_log = console_log.with_suffix(".qemu-stderr")
         with open(stderr_log, "wb") as stderr:
             try:
