@@ -36,8 +36,8 @@ result<log_file> log_file::open(std::filesystem::path path, std::uint64_t max_si
         return error::from_errno("log '" + path.string() + "': stat");
     }
     // The file exists now; it is opened again for each append (see the header).
-    return log_file(std::move(path), unique_fd(), static_cast<std::uint64_t>(st.st_size),
-                    max_size, max_files);
+    return log_file(std::move(path), unique_fd(), static_cast<std::uint64_t>(st.st_size), max_size,
+                    max_files);
 }
 
 status log_file::rotate() noexcept {

@@ -59,8 +59,7 @@ void signal_stream::read_next() {
                            return;
                        }
                        if (ec) {
-                           log::get("engine")->error("signals: wait: {}; retrying",
-                                                     ec.message());
+                           log::get("engine")->error("signals: wait: {}; retrying", ec.message());
                            retry_.expires_after(std::chrono::milliseconds(100));
                            retry_.async_wait([this](const boost::system::error_code& tec) {
                                if (!tec && fd_.is_open()) {

@@ -318,8 +318,8 @@ private:
             names.push_back(s.name);
         }
         std::vector<std::string_view> candidates(names.begin(), names.end());
-        return fail(404, "no service named '" + name + "'" +
-                             config::did_you_mean(name, candidates));
+        return fail(404,
+                    "no service named '" + name + "'" + config::did_you_mean(name, candidates));
     }
 
     http::response service(const std::string& name) {

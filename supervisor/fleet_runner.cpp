@@ -139,10 +139,10 @@ status fleet_runner::setup_services() {
     }
     layers_.emplace(settings.state_dir.string());
     images_.emplace(settings.storage_dir.string());
-    volumes_.emplace(volume_store::settings{
-        (settings.storage_dir / "volumes").string(),
-        (settings.state_dir / "volumes").string(),
-        {settings.storage_dir.string(), settings.state_dir.string()}});
+    volumes_.emplace(
+        volume_store::settings{(settings.storage_dir / "volumes").string(),
+                               (settings.state_dir / "volumes").string(),
+                               {settings.storage_dir.string(), settings.state_dir.string()}});
     ctx_ = std::make_unique<runtime_context>(
         runtime_context{io_, spawn_, reaper_, *tree_,
                         options_.shim_path.empty() ? default_shim_path() : options_.shim_path,

@@ -517,8 +517,8 @@ void service_runtime::on_exit(replica_runtime& r, const container_exit& exit) no
 void service_runtime::arm_timer(replica_runtime& r, lifecycle::duration delay) noexcept {
     std::uint64_t generation = ++r.timer_generation;
     r.timer.expires_after(delay);
-    r.timer.async_wait([this, &r, generation, alive = std::weak_ptr<char>(r.alive)](
-                           const boost::system::error_code& ec) {
+    r.timer.async_wait([this, &r, generation,
+                        alive = std::weak_ptr<char>(r.alive)](const boost::system::error_code& ec) {
         // An expiry already queued when the replica went away runs with success.
         if (ec || alive.expired() || generation != r.timer_generation) {
             return;

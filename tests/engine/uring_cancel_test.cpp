@@ -52,8 +52,7 @@ TEST(uring_cancel, cancelled_waits_never_complete_someone_elses) {
             waits.push_back(std::make_unique<asio::posix::stream_descriptor>(io, p.read));
             waits.back()->async_wait(asio::posix::stream_descriptor::wait_read,
                                      [&](const boost::system::error_code& ec) {
-                                         ++(ec == asio::error::operation_aborted ? aborted
-                                                                                 : other);
+                                         ++(ec == asio::error::operation_aborted ? aborted : other);
                                      });
         }
         io.poll();

@@ -19,7 +19,8 @@ TEST_F(dependency_host_test, a_failed_requirement_stops_its_dependents_until_it_
 [service.db]
 restart = "never"
 command = ["/bin/busybox", "sh", "-c", "test -e )" +
-                            marker.string() + R"( && exit 1; echo db up; exec /bin/busybox sleep 1000"]
+                            marker.string() +
+                            R"( && exit 1; echo db up; exec /bin/busybox sleep 1000"]
 
 [service.web]
 requires = ["db"]

@@ -48,10 +48,12 @@ protected:
         if (!fs::exists("/bin/busybox")) {
             GTEST_SKIP() << "needs /bin/busybox (busybox-static)";
         }
-        base_ = fs::temp_directory_path() / ("berth-fleet-process-" + std::string(prefix_) + "-" + std::to_string(::getpid()));
+        base_ = fs::temp_directory_path() /
+                ("berth-fleet-process-" + std::string(prefix_) + "-" + std::to_string(::getpid()));
         fs::remove_all(base_);
         fs::create_directories(base_);
-        cgroot_ = *mount + "/berth-fleet-process-" + std::string(prefix_) + "-" + std::to_string(::getpid());
+        cgroot_ = *mount + "/berth-fleet-process-" + std::string(prefix_) + "-" +
+                  std::to_string(::getpid());
         storage_ = base_ / "storage";
     }
 

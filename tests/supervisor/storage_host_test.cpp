@@ -18,14 +18,14 @@ protected:
     // members of "config": Entrypoint, Cmd, Env, ...), under `name`.
     void import_image(const std::string& name, const std::string& config_json) {
         auto layer = busybox_layer();
-        std::string pack = "tar -C " + layer.string() + " -cf " + (base_ / "layer.tar").string() + " .";
+        std::string pack =
+            "tar -C " + layer.string() + " -cf " + (base_ / "layer.tar").string() + " .";
         ASSERT_EQ(std::system(pack.c_str()), 0);
         berth::test::write_docker_archive(base_ / "archive", {slurp(base_ / "layer.tar")},
                                           name + ":1", "\"config\":{" + config_json + "},");
         ASSERT_EQ(berth_cli({"image", "import", (base_ / "archive").string(), "--name", name}), 0)
             << slurp(base_ / "cli.err");
     }
-
 };
 
 TEST_F(storage_host_test, a_ref_image_supplies_command_env_and_working_dir) {
@@ -40,7 +40,8 @@ ref = "app"
 image = "app"
 env = { MODE = "service" }
 )"));
-    ASSERT_TRUE(wait_for(base_ / "berth.err", "service app/0: ready")) << slurp(base_ / "berth.err");
+    ASSERT_TRUE(wait_for(base_ / "berth.err", "service app/0: ready"))
+        << slurp(base_ / "berth.err");
     ASSERT_TRUE(wait_for(replica_log("app", 0), "from"));
     EXPECT_EQ(slurp(replica_log("app", 0)), "hello service from /tmp\n")
         << "Entrypoint + Cmd ran, the image's Env under the service's, in WorkingDir";
@@ -62,7 +63,8 @@ image = "gone"
 [service.host]
 command = ["/bin/busybox", "sh", "-c", "echo alive; exec /bin/busybox sleep 1000"]
 )"));
-    ASSERT_TRUE(wait_for(base_ / "berth.err", "service host/0: ready")) << slurp(base_ / "berth.err");
+    ASSERT_TRUE(wait_for(base_ / "berth.err", "service host/0: ready"))
+        << slurp(base_ / "berth.err");
     ASSERT_TRUE(wait_for(base_ / "berth.err", "image 'gone'")) << slurp(base_ / "berth.err");
     EXPECT_EQ(stop_berth(), 0) << slurp(base_ / "berth.err");
 }
@@ -142,7 +144,8 @@ TEST_F(storage_host_test, a_replica_killed_at_stop_timeout_starts_again_in_a_fre
 [service.stubborn]
 stop_timeout = "200ms"
 restart = "always"
-command = ["/bin/busybox", "sh", "-c", "trap '' TERM; echo up; while :; do /bin/busybox sleep 1; done"]
+command = ["/bin/busybox", "sh", "-c",
+           "trap '' TERM; echo up; while :; do /bin/busybox sleep 1; done"]
 )"));
     auto log = replica_log("stubborn", 0);
     ASSERT_TRUE(wait_for(log, "up")) << slurp(base_ / "berth.err");
