@@ -122,6 +122,25 @@ vm_pid1_handles() {
     return 1
 }
 
+# The end of a berth probe: the DONE marker, then SIGTERM to PID 1, which stops the fleet and
+# powers off (the host asserts that ending).
+vm_finish() {
+    vm_done
+    kill -TERM 1
+    exit 0
+}
+
+# The start of a berth probe: waits until berth (PID 1) has its signals set up, then marks
+# pid1_ready with DETAIL; without it, fails pid1_ready and ends the probe.
+vm_wait_berth() {
+    if vm_wait 60 vm_pid1_handles 15; then
+        vm_pass pid1_ready "$@"
+    else
+        vm_fail pid1_ready "PID 1 left SIGTERM at its default action for 60 s"
+        vm_finish
+    fi
+}
+
 vm_boot() {
     read -r vm_cmdline </proc/cmdline
     for vm_word in $vm_cmdline; do

@@ -4,18 +4,7 @@
 # to PID 1, which must stop the fleet and power off.
 . /usr/lib/berth-vm/lib.sh
 
-finish() {
-    vm_done
-    kill -TERM 1
-    exit 0
-}
-
-if vm_wait 60 vm_pid1_handles 15; then
-    vm_pass pid1_ready
-else
-    vm_fail pid1_ready "PID 1 left SIGTERM at its default action for 60 s"
-    finish
-fi
+vm_wait_berth
 
 spin=/sys/fs/cgroup/spin/0
 weighted=/sys/fs/cgroup/weighted/0
@@ -86,4 +75,4 @@ else
         "pid:${affinity:- none}"
 fi
 vm_check weighted_service_pids_max test "$(cat /sys/fs/cgroup/weighted/pids.max 2>&1)" = 100
-finish
+vm_finish

@@ -6,18 +6,7 @@
 # asserts the ending: shutdown poweroff).
 . /usr/lib/berth-vm/lib.sh
 
-finish() {
-    vm_done
-    kill -TERM 1
-    exit 0
-}
-
-if vm_wait 60 vm_pid1_handles 15; then
-    vm_pass pid1_ready
-else
-    vm_fail pid1_ready "PID 1 left SIGTERM at its default action for 60 s"
-    finish
-fi
+vm_wait_berth
 
 # DESIGN: as PID 1, berth owns the cgroup2 root; each replica is <root>/<service>/<replica>.
 hog=/sys/fs/cgroup/hog/0
@@ -124,4 +113,4 @@ if positive "${hog_kills:-}" && positive "${hog_oom_exits:-}"; then
 else
     vm_fail metrics_oom "hog/0 oom_kill '${hog_kills:-}', exits{reason=oom} '${hog_oom_exits:-}'"
 fi
-finish
+vm_finish

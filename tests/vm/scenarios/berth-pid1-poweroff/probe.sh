@@ -4,24 +4,13 @@
 # checks the shutdown on the console (stop_timeout kill, no shutdown_timeout, poweroff).
 . /usr/lib/berth-vm/lib.sh
 
-finish() {
-    vm_done
-    kill -TERM 1
-    exit 0
-}
-
-if vm_wait 60 vm_pid1_handles 15; then
-    vm_pass pid1_ready
-else
-    vm_fail pid1_ready "PID 1 left SIGTERM at its default action for 60 s"
-    finish
-fi
+vm_wait_berth
 
 if vm_wait 60 test -f /run/storm/forked; then
     vm_pass storm_forked "100 double forks"
 else
     vm_fail storm_forked "no /run/storm/forked after 60 s: $(ls /run/storm 2>&1)"
-    finish
+    vm_finish
 fi
 all_reported() {
     [ "$(wc -l </run/storm/orphans)" -ge 100 ] 2>/dev/null
@@ -71,4 +60,4 @@ if vm_wait 10 no_zombies; then
 else
     vm_fail no_zombies "$(zombies | tr '\n' ' ')"
 fi
-finish
+vm_finish

@@ -4,18 +4,7 @@
 # under the bomb; then SIGTERM to PID 1 (the host checks berth's shutdown on the console).
 . /usr/lib/berth-vm/lib.sh
 
-finish() {
-    vm_done
-    kill -TERM 1
-    exit 0
-}
-
-if vm_wait 60 vm_pid1_handles 15; then
-    vm_pass pid1_ready
-else
-    vm_fail pid1_ready "PID 1 left SIGTERM at its default action for 60 s"
-    finish
-fi
+vm_wait_berth
 
 bomb=/sys/fs/cgroup/bomb/0
 idle=/sys/fs/cgroup/idle/0
@@ -81,4 +70,4 @@ if [ -x /usr/bin/berthctl ]; then
 else
     vm_skip status_answers_under_bomb "needs /usr/bin/berthctl"
 fi
-finish
+vm_finish

@@ -11,18 +11,7 @@ boots=/var/lib/berth/volumes/data/boots
 log=/run/berth/logs/keeper/0.log
 me="boot $boot $(cat /proc/sys/kernel/random/boot_id)"
 
-finish() {
-    vm_done
-    kill -TERM 1
-    exit 0
-}
-
-if vm_wait 60 vm_pid1_handles 15; then
-    vm_pass pid1_ready "boot $boot"
-else
-    vm_fail pid1_ready "PID 1 left SIGTERM at its default action for 60 s"
-    finish
-fi
+vm_wait_berth "boot $boot"
 
 # mountinfo: field 5 the mount point, then after " - " the type and the source.
 mount_line=$(awk '$5 == "/var/lib/berth"' /proc/self/mountinfo)
@@ -39,7 +28,7 @@ if vm_wait 60 printed; then
     vm_pass service_printed "$me"
 else
     vm_fail service_printed "no line '$me' in '$log' after 60 s: $(cat "$log" 2>&1)"
-    finish
+    vm_finish
 fi
 
 lines=$(wc -l <"$boots" 2>&1)
@@ -69,4 +58,4 @@ case $boot in
     vm_fail boot_number "boot '$boot': the scenario boots twice"
     ;;
 esac
-finish
+vm_finish
