@@ -2,6 +2,7 @@
 #pragma once
 
 #include "config/loader.hpp"
+#include "tests/common/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,36 +17,7 @@
 namespace berth::config::testing {
 
 // A fresh directory under $TMPDIR, removed with everything in it on destruction.
-class temp_dir {
-public:
-    temp_dir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "berth-config-test-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path_ = pattern;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-
-    const std::filesystem::path& path() const { return path_; }
-
-    // Writes text to path()/relative (creating parent directories); returns the full path.
-    std::filesystem::path write(const std::string& relative, std::string_view text) const {
-        const auto file = path_ / relative;
-        std::filesystem::create_directories(file.parent_path());
-        std::ofstream(file, std::ios::binary) << text;
-        return file;
-    }
-
-private:
-    std::filesystem::path path_;
-};
+using temp_dir = berth::test::temp_dir;
 
 inline load_result load_text(std::string_view text, load_options options = {}) {
     return load_fleet_from_string(text, "fleet.toml", options);

@@ -2,6 +2,8 @@
 // cgroup directories (plain files in a temp dir, which the engine's readers accept).
 #pragma once
 
+#include "tests/common/temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -208,28 +210,7 @@ inline exposition parse(std::string_view text) {
     return e;
 }
 
-// A temp directory removed at the end of the test.
-class temp_dir {
-public:
-    temp_dir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "berth-metrics-test-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            ADD_FAILURE() << "mkdtemp: " << std::strerror(errno);
-        }
-        path_ = pattern;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
+using temp_dir = berth::test::temp_dir;
 
 inline void write_file(const std::filesystem::path& p, std::string_view content) {
     std::ofstream out(p, std::ios::trunc);

@@ -5,6 +5,7 @@
 #include "engine/unique_fd.hpp"
 #include "supervisor/berthctl_http.hpp"
 #include "supervisor/control.hpp"
+#include "tests/common/temp_dir.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -191,28 +192,6 @@ template <typename Pred> bool eventually(Pred pred, std::chrono::milliseconds li
     }
     return true;
 }
-
-class temp_dir {
-public:
-    temp_dir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "berth-control-test-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path_ = pattern;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
 
 inline unique_fd connect_unix(const std::string& path) {
     unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
