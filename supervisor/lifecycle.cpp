@@ -1,7 +1,11 @@
 // The replica lifecycle's transition function (the states and events are listed in the header).
 #include "supervisor/lifecycle.hpp"
 
+#include <sys/random.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 
 namespace berth::lifecycle {
 namespace {
@@ -256,6 +260,23 @@ duration backoff_delay(const policy& p, unsigned failures, std::mt19937& rng) {
     std::uniform_real_distribution<double> jitter(0.8, 1.2);
     d = std::min(d * jitter(rng), cap);
     return duration{static_cast<duration::rep>(d)};
+}
+
+std::uint32_t jitter_seed() {
+    std::uint32_t seed = 0;
+    // GRND_INSECURE (Linux 5.6+) never blocks, even before the pool is initialised; an older
+    // kernel refuses it with EINVAL, and GRND_NONBLOCK then fails with EAGAIN instead of waiting.
+    ssize_t n = getrandom(&seed, sizeof seed, GRND_INSECURE);
+    if (n == -1 && errno == EINVAL) {
+        n = getrandom(&seed, sizeof seed, GRND_NONBLOCK);
+    }
+    if (n != static_cast<ssize_t>(sizeof seed)) {
+        // No entropy yet: the clock and the pid still spread restarts of replicas in different
+        // berths apart, which is all the jitter is for.
+        auto t = static_cast<std::uint64_t>(clock::now().time_since_epoch().count());
+        seed = static_cast<std::uint32_t>(t ^ (t >> 32)) ^ static_cast<std::uint32_t>(getpid());
+    }
+    return seed;
 }
 
 std::vector<action> step(const policy& p, replica_status& st, const event& ev,

@@ -121,4 +121,10 @@ std::vector<action> step(const policy& p, replica_status& st, const event& ev,
 // restart_delay * 2^(failures-1), times a factor in [0.8, 1.2], capped at restart_delay_max.
 duration backoff_delay(const policy& p, unsigned failures, std::mt19937& rng);
 
+// A seed for the jitter generator that never waits for the kernel's entropy pool. As PID 1 early
+// in boot the pool may not be initialised yet, and std::random_device (getentropy, on a CPU
+// without RDRAND) blocks until it is: a second on a TCG guest, longer on a quiet device.
+// Jitter needs no secrecy (docs/architecture.md, "Decisions").
+std::uint32_t jitter_seed();
+
 } // namespace berth::lifecycle

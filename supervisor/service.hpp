@@ -36,7 +36,7 @@ struct runtime_context {
     std::filesystem::path state_dir;
     std::filesystem::path scratch_dir; // empty dir the shims mount their tmpfs on
     bool memory_controller = false;    // memory.events exists in replica leaves
-    std::mt19937 rng{std::random_device{}()};
+    std::mt19937 rng{lifecycle::jitter_seed()};
     // Where lifecycle events are reported (supervisor/replica_metrics.hpp); nullptr: nowhere
     // (metrics_listen = "none", its set-up failed, or a test without metrics).
     metrics::registry* metrics = nullptr;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace lc = berth::lifecycle;
 using namespace std::chrono_literals;
 
@@ -255,6 +257,16 @@ TEST(lifecycle_names, every_state_has_a_name) {
                    lc::state::stopping, lc::state::backoff, lc::state::exited, lc::state::failed}) {
         EXPECT_NE(lc::to_string(s), "unknown");
     }
+}
+
+// The seed comes from the kernel (GRND_INSECURE), not from a constant or the clock alone: seeds
+// drawn back to back differ (a repeat among eight draws has odds of about 1 in 600 million).
+TEST(lifecycle_jitter, seeds_differ) {
+    std::set<std::uint32_t> seeds;
+    for (int i = 0; i < 8; ++i) {
+        seeds.insert(lc::jitter_seed());
+    }
+    EXPECT_EQ(seeds.size(), 8u);
 }
 
 } // namespace
