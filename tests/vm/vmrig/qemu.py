@@ -59,9 +59,14 @@ def command(vmlinuz, initrd, console_log, markers_log, qmp_socket, memory, smp, 
     /dev/vda); QEMU's default cache mode (writeback) honours the guest's flushes, and QEMU
     flushes the image when it exits."""
     # No -cpu host under KVM: on these nested hosts it dies setting MSR 0x10a.
+    # TCG runs its vCPUs in one host thread (thread=single), never in parallel: with a thread per
+    # vCPU (QEMU 7.2's default), the kernel's live patching of a static key (text_poke_bp, e.g.
+    # memcg_kmem_enabled_key when the first memory cgroup appears) left both vCPUs re-running a
+    # stale int3 forever (soft lockups, docs/vm-tests.md).
+    accel_arg = "tcg,thread=single" if accel == "tcg" else accel
     drive = ["-drive", f"file={_chardev_path(disk)},format=raw,if=virtio"] if disk else []
     return [
-        QEMU, "-accel", accel, "-smp", str(smp), "-m", str(memory), *drive,
+        QEMU, "-accel", accel_arg, "-smp", str(smp), "-m", str(memory), *drive,
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-nic", "none",
         "-kernel", str(vmlinuz), "-initrd", str(initrd),
         "-append", f"{BASE_APPEND} {append}".strip(),
