@@ -65,6 +65,9 @@ std::vector<std::string> shim_argv(const shim_spec& spec) {
     if (spec.keep_all_caps) {
         argv.push_back("caps=all");
     }
+    if (spec.join) {
+        argv.push_back("join=" + std::to_string(*spec.join));
+    }
     if (spec.init) {
         argv.push_back("init=1");
     }

@@ -42,6 +42,7 @@ struct shim_spec {
     std::vector<rlimit_spec> rlimits;
     bool keep_all_caps = false;
     bool init = false;                // the shim stays as the container's init
+    std::optional<pid_t> join;        // run the command inside this running container instead
     std::vector<std::string> command; // the workload's argv
 };
 

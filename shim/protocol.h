@@ -39,6 +39,12 @@
  *   init=0              1: the shim stays as the container's init (PID 1 of its pid
  *                       namespace), forks the workload, forwards SIGTERM SIGINT SIGHUP
  *                       SIGQUIT SIGUSR1 SIGUSR2 to it and reaps every orphan
+ *   join=PID            enter the running container whose first process is PID (its
+ *                       namespaces, its root) instead of making one, fork, and run the
+ *                       workload there as a child of the shim: an exec probe. Takes none of
+ *                       ns=, lower=, volume=, hostname=, init=1; the credential keys apply.
+ *                       The shim exits with the child's code (128 + N for signal N) and the
+ *                       child dies with the shim
  *
  * Status: fd 3 (BERTH_SHIM_STATUS_FD) is the write end of a close-on-exec pipe (the shim
  * sets close-on-exec on it again itself, since a dup2 into place clears it). A failed step

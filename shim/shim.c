@@ -4,6 +4,7 @@
 #include "shim/creds.h"
 #include "shim/exec.h"
 #include "shim/init.h"
+#include "shim/join.h"
 #include "shim/limits.h"
 #include "shim/mounts.h"
 #include "shim/net.h"
@@ -62,11 +63,15 @@ int main(int argc, char** argv) {
 
     close_inherited_fds();
 
-    unshare_namespaces(&spec);
+    if (spec.join != 0) {
+        shim_join(spec.join);
+    } else {
+        unshare_namespaces(&spec);
 
-    shim_setup_mounts(&spec);
+        shim_setup_mounts(&spec);
 
-    set_hostname(&spec);
+        set_hostname(&spec);
+    }
 
     shim_set_rlimits(&spec);
 

@@ -306,6 +306,15 @@ static const char* parse_init(struct berth_shim_spec* spec, const char* value) {
     return NULL;
 }
 
+static const char* parse_join(struct berth_shim_spec* spec, const char* value) {
+    struct number n = parse_number(value, strlen(value), 4194304); /* PID_MAX_LIMIT */
+    if (!n.ok || n.value == 0) {
+        return "join: not a process id";
+    }
+    spec->join = (pid_t)n.value;
+    return NULL;
+}
+
 static const char* parse_name(struct berth_shim_spec* spec, const char* value) {
     spec->name = value;
     return NULL;
@@ -333,6 +342,7 @@ static const struct {
     {"volume", parse_volume, true},
     {"caps", parse_caps, false},
     {"init", parse_init, false},
+    {"join", parse_join, false},
 };
 
 static struct berth_shim_spec_error spec_error(const char* what, const char* word) {
@@ -342,6 +352,11 @@ static struct berth_shim_spec_error spec_error(const char* what, const char* wor
 
 /* Combinations of keys that are each valid alone. */
 static const char* check_combination(const struct berth_shim_spec* spec) {
+    /* A joined container is already set up: only the credentials and the command are ours. */
+    if (spec->join != 0 && (spec->ns_flags != 0 || spec->lower != NULL ||
+                            spec->volume_count > 0 || spec->hostname != NULL || spec->init)) {
+        return "join= takes none of ns=, lower=, volume=, hostname=, init=1";
+    }
     if (spec->lower != NULL && spec->scratch == NULL) {
         return "lower= needs scratch=";
     }

@@ -56,6 +56,7 @@ struct berth_shim_spec {
     struct berth_shim_volume volumes[BERTH_SHIM_VOLUMES_MAX]; /* mounted in this order */
     enum berth_shim_caps caps;
     bool init;             /* stay as the container's init and fork the workload */
+    pid_t join;            /* > 0: enter this running container instead (join.h) */
     char* const* workload; /* NULL-terminated, at least one non-empty word */
 };
 

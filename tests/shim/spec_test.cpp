@@ -199,6 +199,20 @@ TEST(shim_spec, hostname) {
     EXPECT_EQ(error_of({"ns=mount", "hostname=box"}), "hostname= needs ns=uts");
 }
 
+// join=: a running container's pid, with only the credential keys beside it.
+TEST(shim_spec, join) {
+    EXPECT_EQ(error_of({"join=42", "uid=1000", "gid=1000", "cwd=/srv", "caps=default"}), "");
+    EXPECT_EQ(error_of({"join=4194304"}), "");
+    EXPECT_EQ(error_of({"join=0"}), "join: not a process id");
+    EXPECT_EQ(error_of({"join=4194305"}), "join: not a process id");
+    EXPECT_EQ(error_of({"join=web"}), "join: not a process id");
+    const char* refused = "join= takes none of ns=, lower=, volume=, hostname=, init=1";
+    EXPECT_EQ(error_of({"join=42", "ns=mount"}), refused);
+    EXPECT_EQ(error_of({"join=42", "ns=mount,uts", "hostname=box"}), refused);
+    EXPECT_EQ(error_of({"join=42", "init=1"}), refused);
+    EXPECT_EQ(error_of({"join=42", "ns=mount", "volume=/srv:/data"}), refused);
+}
+
 TEST(shim_spec, cwd) {
     EXPECT_EQ(error_of({"cwd=/"}), "");
     EXPECT_EQ(error_of({"cwd=srv"}), "cwd: not an absolute path");
