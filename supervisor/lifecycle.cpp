@@ -124,13 +124,18 @@ public:
         }
     }
 
+    // The run cannot become ready: it is stopped, and its exit counts as a failed start.
+    void start_failed(const std::string& reason) {
+        st_.pending_failure = reason;
+        begin_stop();
+    }
+
     void timer_fired() {
         switch (st_.current) {
         case state::starting:
         case state::running:
-            st_.pending_failure = "not ready within start_timeout " +
-                                  seconds_text(p_.start_timeout.value_or(duration{0}));
-            begin_stop();
+            start_failed("not ready within start_timeout " +
+                         seconds_text(p_.start_timeout.value_or(duration{0})));
             break;
         case state::ready:
             st_.pending_failure =
@@ -313,6 +318,11 @@ std::vector<action> step(const policy& p, replica_status& st, const event& ev,
         }
         if (st.current == state::running) {
             t.became_ready();
+        }
+        break;
+    case event_kind::ready_failed:
+        if (st.current == state::running) { // else stale: the run it judged is over
+            t.start_failed(ev.reason);
         }
         break;
     case event_kind::exited:

@@ -17,6 +17,7 @@
 //   deps_up     every dependency is up          deps_down  one went away (requires only)
 //   spawned / spawn_failed   the synchronous outcome of a spawn action
 //   exec_ok     the shim exec'd the workload    ready_ok   READY=1 or a passing probe
+//   ready_failed  the exec probe failed `retries` times in a row: the start failed
 //   exited      the process was reaped (with how it ended)
 //   timer       the replica's single timer fired (start_timeout, stop_timeout, backoff,
 //               or the watchdog, by state)
@@ -73,6 +74,7 @@ enum class event_kind {
     spawn_failed,
     exec_ok,
     ready_ok,
+    ready_failed,
     exited,
     timer,
     watchdog
@@ -81,7 +83,7 @@ enum class event_kind {
 struct event {
     event_kind kind;
     exit_report exit{};   // for exited
-    std::string reason{}; // for spawn_failed and deps_down
+    std::string reason{}; // for spawn_failed, ready_failed and deps_down
 };
 
 enum class action_kind {

@@ -54,9 +54,6 @@ std::optional<std::string> unsupported(const config::service& s) {
     if (s.image && s.upper == config::upper_kind::disk) {
         return "upper = \"disk\" is not supported yet (only \"tmpfs\")";
     }
-    if (s.readiness.type == config::readiness::kind::exec) {
-        return "readiness exec probes are not supported yet (only \"none\" and \"notify\")";
-    }
     if (s.readiness.type == config::readiness::kind::notify && s.namespaces.net) {
         return "readiness = \"notify\" needs the host's network namespace (its socket is "
                "abstract); remove \"net\" from namespaces";
@@ -333,6 +330,7 @@ void service_runtime::dispatch(replica_runtime& r, lifecycle::event ev) noexcept
                 }
                 perform(r, a);
             }
+            update_probe(r);
             if (r.status.current != before) {
                 report(r, before);
                 on_change_(*this);
@@ -390,6 +388,76 @@ void service_runtime::spawn(replica_runtime& r) noexcept {
     }
 }
 
+// What the workload and its exec probe share: who runs it, where, for messages.
+shim_spec service_runtime::credentials_spec(const replica_runtime& r) const {
+    shim_spec shim;
+    shim.name = r.expanded.id;
+    shim.cwd = spec_.working_dir.string();
+    if (spec_.user.uid != 0 || spec_.user.gid != 0) {
+        shim.uid = spec_.user.uid;
+        shim.gid = spec_.user.gid;
+    }
+    return shim;
+}
+
+std::vector<std::string> service_runtime::workload_env(const replica_runtime& r) const {
+    std::vector<std::string> env;
+    bool has_path = false;
+    for (const auto& [key, value] : r.expanded.env) {
+        has_path = has_path || key == "PATH";
+        env.push_back(key + "=" + value);
+    }
+    if (!has_path) {
+        env.push_back(std::string("PATH=") + default_path);
+    }
+    return env;
+}
+
+// readiness = exec: probing runs exactly while the replica is running (exec'd, not yet ready).
+void service_runtime::update_probe(replica_runtime& r) noexcept {
+    if (spec_.readiness.type != config::readiness::kind::exec) {
+        return;
+    }
+    bool wanted = r.status.current == lifecycle::state::running && r.proc && r.proc->alive();
+    if (!wanted) {
+        if (r.probe) {
+            r.probe->stop();
+        }
+        return;
+    }
+    if (r.probe && r.probe->active()) {
+        return;
+    }
+    try {
+        shim_spec shim = credentials_spec(r);
+        shim.join = r.proc->pid(); // not reaped yet (we hold its pidfd): the pid is still its
+        shim.command = spec_.readiness.exec;
+        exec_probe::settings s;
+        s.name = r.expanded.id;
+        s.shim_path = ctx_.shim_path;
+        s.argv = shim_argv(shim);
+        s.env = workload_env(r);
+        s.cgroup_path = r.cgroup_path;
+        s.interval = spec_.readiness.interval;
+        s.timeout = spec_.readiness.timeout;
+        s.retries = spec_.readiness.retries;
+        if (!r.probe) {
+            r.probe = std::make_unique<exec_probe>(ctx_.io, ctx_.spawn, ctx_.reap);
+        }
+        r.probe->start(std::move(s), [this, &r](bool passed, const std::string& why) {
+            lifecycle::event ev{passed ? lifecycle::event_kind::ready_ok
+                                       : lifecycle::event_kind::ready_failed};
+            ev.reason = why;
+            dispatch(r, std::move(ev));
+        });
+    } catch (const std::exception& e) {
+        logger()->error("service {}: readiness probe: {}", r.expanded.id, e.what());
+        lifecycle::event ev{lifecycle::event_kind::ready_failed};
+        ev.reason = std::string("readiness probe: ") + e.what();
+        dispatch(r, std::move(ev));
+    }
+}
+
 status service_runtime::spawn_checked(replica_runtime& r) {
     if (!prepare_error_.empty()) {
         return error(0, prepare_error_);
@@ -430,19 +498,13 @@ status service_runtime::spawn_checked(replica_runtime& r) {
         }
     }
 
-    shim_spec shim;
-    shim.name = r.expanded.id;
+    shim_spec shim = credentials_spec(r);
     shim.namespaces = namespaces_of(spec_.namespaces);
     if (spec_.image) {
         shim.lower = image_lower_;
         shim.scratch = ctx_.scratch_dir.string();
     }
     shim.hostname = r.expanded.hostname.value_or("");
-    shim.cwd = spec_.working_dir.string();
-    if (spec_.user.uid != 0 || spec_.user.gid != 0) {
-        shim.uid = spec_.user.uid;
-        shim.gid = spec_.user.gid;
-    }
     shim.init = spec_.init;
     shim.command = spec_.command;
     if (!spec_.volumes.empty()) {
@@ -462,14 +524,7 @@ status service_runtime::spawn_checked(replica_runtime& r) {
     launch.name = r.expanded.id;
     launch.shim_path = ctx_.shim_path;
     launch.argv = shim_argv(shim);
-    bool has_path = false;
-    for (const auto& [key, value] : r.expanded.env) {
-        has_path = has_path || key == "PATH";
-        launch.env.push_back(key + "=" + value);
-    }
-    if (!has_path) {
-        launch.env.push_back(std::string("PATH=") + default_path);
-    }
+    launch.env = workload_env(r);
     if (spec_.readiness.type == config::readiness::kind::notify) {
         if (!r.notify) {
             auto name = "berth-" + std::to_string(::getpid()) + "-" + spec_.name + "-" +

@@ -10,6 +10,7 @@
 #include "engine/volume_store.hpp"
 #include "supervisor/lifecycle.hpp"
 #include "supervisor/notify.hpp"
+#include "supervisor/probe.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -71,6 +72,8 @@ struct replica_runtime {
     // readiness = "notify": this replica's own socket, so a message is known to be its own
     // even when the sender has exited before the loop reads it.
     std::unique_ptr<notify_listener> notify;
+    // readiness = exec: runs the probe while the replica is running (supervisor/probe.hpp).
+    std::unique_ptr<exec_probe> probe;
     std::deque<lifecycle::event> pending; // events raised while an event is being handled
     bool dispatching = false;
 };
@@ -131,6 +134,9 @@ private:
     void perform(replica_runtime& r, const lifecycle::action& a) noexcept;
     void spawn(replica_runtime& r) noexcept;
     status spawn_checked(replica_runtime& r);
+    shim_spec credentials_spec(const replica_runtime& r) const;
+    std::vector<std::string> workload_env(const replica_runtime& r) const;
+    void update_probe(replica_runtime& r) noexcept;
     void on_exit(replica_runtime& r, const container_exit& exit) noexcept;
     void arm_timer(replica_runtime& r, lifecycle::duration delay) noexcept;
     // The replica goes away: its volume leases go, its anonymous volumes are removed.

@@ -227,6 +227,29 @@ TEST_F(lifecycle_test, start_timeout_stops_and_counts_as_a_failure) {
     EXPECT_EQ(st.last_exit, "not ready within start_timeout 2s; killed by SIGTERM");
 }
 
+TEST_F(lifecycle_test, a_probe_that_gives_up_stops_the_run_as_a_failed_start) {
+    p.needs_readiness = true;
+    send(lc::event_kind::up);
+    send(lc::event_kind::exec_ok);
+    auto acts = send(lc::event_kind::ready_failed, false, "readiness probe failed 3 times");
+    EXPECT_EQ(st.current, lc::state::stopping);
+    EXPECT_TRUE(has(acts, lc::action_kind::signal));
+    send(lc::event_kind::exited, false, "killed by SIGTERM");
+    EXPECT_EQ(st.current, lc::state::backoff);
+    EXPECT_EQ(st.last_exit, "readiness probe failed 3 times; killed by SIGTERM");
+}
+
+TEST_F(lifecycle_test, a_late_probe_verdict_changes_nothing) {
+    p.needs_readiness = true;
+    send(lc::event_kind::up);
+    send(lc::event_kind::exec_ok);
+    send(lc::event_kind::ready_ok);
+    ASSERT_EQ(st.current, lc::state::ready);
+    auto acts = send(lc::event_kind::ready_failed, false, "readiness probe failed 3 times");
+    EXPECT_EQ(st.current, lc::state::ready);
+    EXPECT_TRUE(acts.empty());
+}
+
 TEST_F(lifecycle_test, watchdog_restarts_a_hung_service) {
     p.needs_readiness = true;
     p.watchdog_timeout = 3s;

@@ -375,6 +375,97 @@ init = true
     EXPECT_EQ(stop_berth(), 0) << berth_log();
 }
 
+// Exec probes run inside the container: its root (the marker exists only in the container's
+// upper layer) and its pid namespace (the probe records the one it saw). A probe that keeps
+// failing, one that hangs past its timeout and one whose program is missing each fail the
+// start with the last run's outcome, and a killed probe leaves nothing behind.
+TEST_F(run_host_test, exec_probes_judge_readiness_inside_the_container) {
+    start_berth(write_fleet(R"(
+[service.web]
+image = "busybox"
+command = ["/bin/sh", "-c", "sleep 0.5; echo up > /ready-marker; exec sleep 1000"]
+readiness = { exec = ["/bin/sh", "-c", "test -f /ready-marker && readlink /proc/self/ns/pid > /probe-ns"], interval = "100ms", retries = 50 }
+init = true
+
+[service.after_web]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+after = ["web"]
+init = true
+
+[service.never]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+readiness = { exec = ["/bin/false"], interval = "100ms", retries = 3 }
+restart = "never"
+stop_timeout = "200ms"
+init = true
+
+[service.hangs]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+readiness = { exec = ["/bin/sleep", "1000"], interval = "100ms", timeout = "200ms", retries = 2 }
+restart = "never"
+stop_timeout = "200ms"
+init = true
+
+[service.missing]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+readiness = { exec = ["/bin/no-such-probe"], interval = "100ms", retries = 1 }
+restart = "never"
+stop_timeout = "200ms"
+init = true
+)"));
+    ASSERT_TRUE(wait_for_log("service after_web/0: ready")) << berth_log();
+    ASSERT_TRUE(wait_for_log("service never/0: failed")) << berth_log();
+    ASSERT_TRUE(wait_for_log("service hangs/0: failed")) << berth_log();
+    ASSERT_TRUE(wait_for_log("service missing/0: failed")) << berth_log();
+    auto log = berth_log();
+    auto running = log.find("service web/0: running");
+    auto ready = log.find("service web/0: ready");
+    ASSERT_NE(running, std::string::npos) << log;
+    ASSERT_NE(ready, std::string::npos) << log;
+    EXPECT_LT(running, ready);
+    EXPECT_LT(ready, log.find("service after_web/0: ready")) << log;
+    EXPECT_FALSE(fs::exists("/ready-marker")) << "the marker must exist only in the container";
+
+    // The first process of web/0 (berth-shim as init) and what the probe saw from inside.
+    std::istringstream pids(slurp(cgroot_ + "/web/0/cgroup.procs"));
+    pid_t first = 0;
+    for (pid_t p = 0; pids >> p;) {
+        first = first == 0 ? p : std::min(first, p);
+    }
+    ASSERT_GT(first, 0);
+    std::string proc = "/proc/" + std::to_string(first);
+    auto container_ns = fs::read_symlink(proc + "/ns/pid").string();
+    EXPECT_EQ(slurp(proc + "/root/probe-ns"), container_ns + "\n");
+    EXPECT_NE(container_ns, fs::read_symlink("/proc/self/ns/pid").string());
+
+    EXPECT_NE(log.find("service never/0: failed: readiness probe failed 3 times in a row; last: "
+                       "exited 1; "),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find("service hangs/0: failed: readiness probe failed 2 times in a row; last: "
+                       "timed out after 200ms"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find("service missing/0: failed: readiness probe failed 1 time; last: shim: "
+                       "execve /bin/no-such-probe: No such file or directory"),
+              std::string::npos)
+        << log;
+    // Everything of the failed replicas is gone, the hung probe (sleep 1000) included.
+    for (const char* leaf : {"/hangs/0", "/never/0"}) {
+        auto procs = cgroot_ + leaf + "/cgroup.procs";
+        auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!slurp(procs).empty() && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(20ms);
+        }
+        EXPECT_EQ(slurp(procs), "") << leaf;
+    }
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
+}
+
 } // namespace
 
 // The metrics endpoint of a running fleet: the per-container series of every replica with its
