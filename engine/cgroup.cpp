@@ -452,6 +452,36 @@ status remove(const std::string& dir) {
     return {};
 }
 
+status remove_leaf(const std::string& dir, std::chrono::milliseconds budget) {
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) {
+        return {};
+    }
+    if (errno != EBUSY) {
+        return failure(dir, "rmdir");
+    }
+    // EBUSY also means child cgroups: those are not strays, and nothing is killed for them.
+    std::vector<std::string> dirs;
+    if (auto s = collect_dirs_deepest_first(dir, dirs); !s) {
+        return s;
+    }
+    if (dirs.size() > 1) {
+        return error(EBUSY, subject(dir) + ": rmdir: not a leaf (" +
+                                std::to_string(dirs.size() - 1) + " cgroups below)");
+    }
+    auto deadline = steady::now() + budget;
+    if (auto s = kill_all(dir); !s) {
+        return s;
+    }
+    if (auto s = wait_unpopulated(dir, deadline, budget); !s) {
+        return s;
+    }
+    if (auto s = remove_with_retry(dir, deadline); !s) {
+        return s;
+    }
+    berth::log::get("engine")->debug("cgroup '{}': killed what was left, then removed it", dir);
+    return {};
+}
+
 status remove_tree(const std::string& dir, std::chrono::milliseconds budget) {
     auto deadline = steady::now() + budget;
     struct stat st {};

@@ -167,6 +167,13 @@ status kill_all(const std::string& dir);
 // rmdir of an empty cgroup (no processes, no children). A missing directory is success.
 status remove(const std::string& dir);
 
+// rmdir of a leaf whose owner has stopped. If processes are still in it (strays that outlived
+// the main process without a pid namespace, or ones cgroup.kill has not finished off), they
+// are SIGKILLed (cgroup.kill), and the rmdir waits for cgroup.events to say populated 0, for
+// at most `budget`: EBUSY "processes still alive" after that. One rmdir when the leaf is empty.
+status remove_leaf(const std::string& dir,
+                   std::chrono::milliseconds budget = std::chrono::milliseconds(2000));
+
 // Removes `dir` and everything below it, processes included, for leftovers of an earlier
 // run: kill_all, wait for populated 0 on cgroup.events, then rmdir deepest first, retrying
 // an EBUSY rmdir while the kernel finishes tearing the tasks down. Blocks the caller for at

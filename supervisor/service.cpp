@@ -244,7 +244,7 @@ bool service_runtime::stopped() const noexcept {
 void service_runtime::remove_cgroups() noexcept {
     for (auto& r : replicas_) {
         if (!r->cgroup_path.empty()) {
-            if (auto st = cgroup::remove(r->cgroup_path); !st) {
+            if (auto st = cgroup::remove_leaf(r->cgroup_path); !st) {
                 logger()->warn("service {}: {}", r->expanded.id, st.error().message());
             }
         }
@@ -299,7 +299,7 @@ void service_runtime::trim() noexcept {
             return;
         }
         if (!last.cgroup_path.empty()) {
-            if (auto st = cgroup::remove(last.cgroup_path); !st) {
+            if (auto st = cgroup::remove_leaf(last.cgroup_path); !st) {
                 logger()->warn("service {}: {}", last.expanded.id, st.error().message());
             }
         }
@@ -464,8 +464,9 @@ status service_runtime::spawn_checked(replica_runtime& r) {
     }
     if (r.leaf_killed && !r.cgroup_path.empty()) {
         // Linux 6.18 kills at birth every clone3(CLONE_INTO_CGROUP) into a cgroup that
-        // cgroup.kill has been used on (docs/cgroups.md), so the next run gets a fresh leaf.
-        if (auto st = cgroup::remove(r.cgroup_path); !st) {
+        // cgroup.kill has been used on (docs/cgroups.md), so the next run gets a fresh leaf;
+        // what cgroup.kill has not finished off yet is waited for (populated 0).
+        if (auto st = cgroup::remove_leaf(r.cgroup_path); !st) {
             return st.error().within("replace the killed leaf");
         }
         replica_metrics::removed(ctx_.metrics, r);

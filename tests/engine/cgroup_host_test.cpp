@@ -426,6 +426,40 @@ TEST_F(cgroup_host, remove_refuses_a_busy_leaf_and_accepts_a_missing_one) {
     EXPECT_TRUE(remove_tree(base_ + "/never-made").has_value());
 }
 
+// A stopped replica's leaf with a stray still in it: remove_leaf kills it, waits for
+// populated 0 and removes the leaf; an empty or missing leaf is one rmdir.
+TEST_F(cgroup_host, remove_leaf_ends_strays_then_removes_the_leaf) {
+    ASSERT_TRUE(tree_->create_service("web").has_value());
+    auto leaf = tree_->create_replica("web", "0");
+    ASSERT_TRUE(leaf.has_value());
+    pid_t pid = spawn_sleeper();
+    ASSERT_TRUE(move_process(leaf.value(), pid).has_value());
+
+    auto removed = remove_leaf(leaf.value());
+    ASSERT_TRUE(removed.has_value()) << removed.error().message();
+    EXPECT_FALSE(exists(leaf.value()));
+    EXPECT_TRUE(reaped_by_sigkill(pid));
+
+    auto empty = tree_->create_replica("web", "1");
+    ASSERT_TRUE(empty.has_value());
+    EXPECT_TRUE(remove_leaf(empty.value()).has_value());
+    EXPECT_FALSE(exists(empty.value()));
+    EXPECT_TRUE(remove_leaf(empty.value()).has_value()) << "a missing leaf is already removed";
+
+    // Not a leaf: a child cgroup is no stray, and it is not killed or removed.
+    auto parent = tree_->create_service("db");
+    ASSERT_TRUE(parent.has_value());
+    ASSERT_TRUE(tree_->create_replica("db", "0").has_value());
+    pid_t child = spawn_sleeper();
+    ASSERT_TRUE(move_process(parent.value() + "/0", child).has_value());
+    auto refused = remove_leaf(parent.value(), std::chrono::milliseconds(200));
+    EXPECT_FALSE(refused.has_value());
+    EXPECT_TRUE(exists(parent.value() + "/0"));
+    EXPECT_EQ(::kill(child, 0), 0);
+    ASSERT_TRUE(remove_tree(parent.value()).has_value());
+    EXPECT_TRUE(reaped_by_sigkill(child));
+}
+
 TEST_F(cgroup_host, remove_tree_refuses_the_subtree_that_holds_the_caller) {
     auto self = path_of_process(0);
     ASSERT_TRUE(self.has_value()) << self.error().message();

@@ -375,6 +375,27 @@ init = true
     EXPECT_EQ(stop_berth(), 0) << berth_log();
 }
 
+// A service without a pid namespace whose main process exits leaves a stray in its leaf; at
+// shutdown berth kills it (cgroup.kill), waits for populated 0 and removes the leaf, instead
+// of failing the rmdir and leaving both behind.
+TEST_F(run_host_test, strays_in_a_stopped_leaf_are_killed_before_it_is_removed) {
+    start_berth(write_fleet(R"(
+[service.stray]
+command = ["/bin/sh", "-c", "sleep 1000 & exit 0"]
+namespaces = []
+restart = "never"
+)"));
+    ASSERT_TRUE(wait_for_log("service stray/0: exited 0")) << berth_log();
+    auto leaf = cgroot_ + "/stray/0";
+    pid_t sleeper = 0;
+    std::istringstream(slurp(leaf + "/cgroup.procs")) >> sleeper;
+    ASSERT_GT(sleeper, 0) << "the stray should still be in the leaf";
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
+    EXPECT_FALSE(fs::exists(leaf)) << berth_log();
+    EXPECT_FALSE(fs::exists(cgroot_)) << berth_log();
+    EXPECT_EQ(berth_log().find("rmdir"), std::string::npos) << berth_log();
+}
+
 // Exec probes run inside the container: its root (the marker exists only in the container's
 // upper layer) and its pid namespace (the probe records the one it saw). A probe that keeps
 // failing, one that hangs past its timeout and one whose program is missing each fail the
