@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -373,6 +374,50 @@ init = true
         << log;
     EXPECT_NE(log.find("service hung/0: failed: watchdog timeout 500ms"), std::string::npos) << log;
     EXPECT_EQ(stop_berth(), 0) << berth_log();
+}
+
+// An unwritable cgroup root (here a read-only bind mount over it, in berth's own mount
+// namespace: root ignores file modes) is a clear error naming the path and the reason, and
+// berth exits 1 without crashing or leaving anything behind.
+TEST_F(run_host_test, an_unwritable_cgroup_root_is_a_clear_error) {
+    ASSERT_EQ(::mkdir(cgroot_.c_str(), 0755), 0) << cgroot_;
+    auto fleet = write_fleet(R"(
+[service.web]
+command = ["/bin/sleep", "1000"]
+namespaces = []
+)");
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        int err = ::open((base_ / "berth.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(err, 2);
+        if (::unshare(CLONE_NEWNS) != 0 ||
+            ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+            ::mount(cgroot_.c_str(), cgroot_.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+            ::mount(nullptr, cgroot_.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY,
+                    nullptr) != 0) {
+            std::perror("read-only cgroup root");
+            ::_exit(125);
+        }
+        std::string berth = std::string(BERTH_BINARY_DIR) + "/bin/berth";
+        ::execl(berth.c_str(), "berth", "run", fleet.c_str(), nullptr);
+        ::_exit(126);
+    }
+    int st = 0;
+    ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+    ASSERT_TRUE(WIFEXITED(st)) << "berth died of signal " << WTERMSIG(st) << "\n" << berth_log();
+    EXPECT_EQ(WEXITSTATUS(st), 1) << berth_log();
+    auto log = berth_log();
+    EXPECT_NE(log.find("cgroup '" + cgroot_ + "/init': mkdir: Read-only file system"),
+              std::string::npos)
+        << log;
+    std::vector<std::string> left;
+    for (const auto& e : fs::directory_iterator(cgroot_)) {
+        if (e.is_directory()) {
+            left.push_back(e.path().string());
+        }
+    }
+    EXPECT_TRUE(left.empty()) << left.front();
 }
 
 // A service without a pid namespace whose main process exits leaves a stray in its leaf; at
