@@ -22,8 +22,8 @@ static const struct {
     const char* name; /* in /proc/PID/ns */
     int flag;
 } kinds[] = {
-    {"mnt", CLONE_NEWNS},   {"uts", CLONE_NEWUTS},       {"ipc", CLONE_NEWIPC},
-    {"net", CLONE_NEWNET},  {"cgroup", CLONE_NEWCGROUP}, {"pid", CLONE_NEWPID},
+    {"mnt", CLONE_NEWNS},  {"uts", CLONE_NEWUTS},       {"ipc", CLONE_NEWIPC},
+    {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP}, {"pid", CLONE_NEWPID},
 };
 
 /* The namespaces of `pid` that are not the shim's: setns(2) on a pidfd enters all it is given,

@@ -353,8 +353,8 @@ static struct berth_shim_spec_error spec_error(const char* what, const char* wor
 /* Combinations of keys that are each valid alone. */
 static const char* check_combination(const struct berth_shim_spec* spec) {
     /* A joined container is already set up: only the credentials and the command are ours. */
-    if (spec->join != 0 && (spec->ns_flags != 0 || spec->lower != NULL ||
-                            spec->volume_count > 0 || spec->hostname != NULL || spec->init)) {
+    if (spec->join != 0 && (spec->ns_flags != 0 || spec->lower != NULL || spec->volume_count > 0 ||
+                            spec->hostname != NULL || spec->init)) {
         return "join= takes none of ns=, lower=, volume=, hostname=, init=1";
     }
     if (spec->lower != NULL && spec->scratch == NULL) {

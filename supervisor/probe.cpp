@@ -23,7 +23,9 @@ std::string seconds_text(std::chrono::milliseconds d) {
 exec_probe::exec_probe(boost::asio::io_context& io, spawner& spawn, reaper& reap) noexcept
     : io_(io), spawn_(spawn), reap_(reap), timer_(io) {}
 
-exec_probe::~exec_probe() { stop(); }
+exec_probe::~exec_probe() {
+    stop();
+}
 
 void exec_probe::start(settings s, verdict_handler on_verdict) noexcept {
     stop();
@@ -104,8 +106,7 @@ void exec_probe::finished(const container_exit& exit) noexcept {
         verdict(true, "");
         return;
     }
-    failed_run(timed_out_ ? "timed out after " + seconds_text(settings_.timeout)
-                          : exit.describe());
+    failed_run(timed_out_ ? "timed out after " + seconds_text(settings_.timeout) : exit.describe());
 }
 
 void exec_probe::failed_run(const std::string& outcome) noexcept {

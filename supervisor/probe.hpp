@@ -19,11 +19,11 @@ namespace berth {
 class exec_probe {
 public:
     struct settings {
-        std::string name;              // "web/2", for messages
+        std::string name; // "web/2", for messages
         std::string shim_path;
         std::vector<std::string> argv; // the shim's argv, with join= and the probe command
         std::vector<std::string> env;
-        std::string cgroup_path;       // the replica's leaf: a run is charged to the container
+        std::string cgroup_path; // the replica's leaf: a run is charged to the container
         std::chrono::milliseconds interval{1000};
         std::chrono::milliseconds timeout{1000};
         std::uint32_t retries = 3;

@@ -394,8 +394,8 @@ namespaces = []
         if (::unshare(CLONE_NEWNS) != 0 ||
             ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
             ::mount(cgroot_.c_str(), cgroot_.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
-            ::mount(nullptr, cgroot_.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY,
-                    nullptr) != 0) {
+            ::mount(nullptr, cgroot_.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) !=
+                0) {
             std::perror("read-only cgroup root");
             ::_exit(125);
         }
@@ -450,8 +450,12 @@ TEST_F(run_host_test, exec_probes_judge_readiness_inside_the_container) {
 [service.web]
 image = "busybox"
 command = ["/bin/sh", "-c", "sleep 0.5; echo up > /ready-marker; exec sleep 1000"]
-readiness = { exec = ["/bin/sh", "-c", "test -f /ready-marker && readlink /proc/self/ns/pid > /probe-ns"], interval = "100ms", retries = 50 }
 init = true
+
+[service.web.readiness]
+exec = ["/bin/sh", "-c", "test -f /ready-marker && readlink /proc/self/ns/pid > /probe-ns"]
+interval = "100ms"
+retries = 50
 
 [service.after_web]
 image = "busybox"
