@@ -1,6 +1,11 @@
 // A berth process for host tests: a temp directory and cgroup of its own, a fleet file with
 // the common [supervisor] header, `berth run` started and stopped by pid, waits on its log
 // and the replicas' logs, and the `berth` storage commands against the test's storage_dir.
+//
+// With BERTH_TEST_AS_PID1=1 in the environment (ctest runs each suite that uses this fixture
+// a second time so, as "pid1:<test>"), berth runs as PID 1 of fresh pid, mount and uts
+// namespaces, as `unshare --pid --fork --mount-proc` would start it: every test then also
+// shows the fleet's behaviour with berth as an init.
 #pragma once
 
 #include "engine/cgroup.hpp"
@@ -8,14 +13,19 @@
 #include "tests/engine/image_test_util.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -134,6 +144,10 @@ protected:
     }
 
     void start_berth(const fs::path& fleet) {
+        if (as_pid1_) {
+            start_berth_as_pid1(fleet);
+            return;
+        }
         pid_ = ::fork();
         ASSERT_GE(pid_, 0);
         if (pid_ == 0) {
@@ -145,7 +159,32 @@ protected:
         }
     }
 
-    // Sends SIGTERM and returns berth's exit status (-1 if it did not exit within `limit`).
+    // berth run FLEET as PID 1 of new pid, mount and uts namespaces, with a /proc of its own;
+    // made with clone, so berth is the test's own child (pid_, signalled and waited for).
+    void start_berth_as_pid1(const fs::path& fleet) {
+        long pid = ::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | SIGCHLD,
+                             nullptr, nullptr, nullptr, nullptr);
+        ASSERT_GE(pid, 0) << std::strerror(errno);
+        if (pid == 0) {
+            int err = ::open((base_ / "berth.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            ::dup2(err, 2);
+            // Private first: berth's unmounts at power off must not reach the host.
+            if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+                ::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+                std::perror("fleet_process_test: mount");
+                ::_exit(125);
+            }
+            std::string berth = std::string(BERTH_BINARY_DIR) + "/bin/berth";
+            ::execl(berth.c_str(), "berth", "run", fleet.c_str(), nullptr);
+            ::_exit(126);
+        }
+        pid_ = static_cast<pid_t>(pid);
+    }
+
+    // Sends SIGTERM and returns berth's exit status (-1 if it did not exit within `limit`),
+    // as `berth run` on a host reports it. As PID 1, berth ends by powering off, which the
+    // kernel reports for the init of a pid namespace as death by SIGINT (reboot(2)): that
+    // counts as 0 when berth's log says it powered off. stop_status_ keeps the raw figure.
     int stop_berth(std::chrono::seconds limit = 20s) {
         ::kill(pid_, SIGTERM);
         auto deadline = std::chrono::steady_clock::now() + limit;
@@ -153,7 +192,12 @@ protected:
             int st = 0;
             if (::waitpid(pid_, &st, WNOHANG) == pid_) {
                 pid_ = -1;
-                return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                stop_status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                if (as_pid1_ && stop_status_ == 128 + SIGINT &&
+                    berth_log().find("pid1: powering off") != std::string::npos) {
+                    return 0;
+                }
+                return stop_status_;
             }
             std::this_thread::sleep_for(20ms);
         }
@@ -187,6 +231,12 @@ protected:
 
     // Names this suite's temp directory and cgroup, so suites running in parallel differ.
     const char* prefix_ = "test";
+    // berth runs as PID 1 of its own pid namespace (see the top of this file).
+    bool as_pid1_ = [] {
+        const char* v = std::getenv("BERTH_TEST_AS_PID1");
+        return v != nullptr && std::string(v) == "1";
+    }();
+    int stop_status_ = -1;
     fs::path base_;
     fs::path storage_;
     std::string cgroot_;

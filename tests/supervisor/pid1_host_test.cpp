@@ -1,15 +1,11 @@
 // berth as PID 1 of a fresh pid namespace on the host (what `unshare --pid --fork --mount-proc`
-// gives, made here with clone so that berth is the test's own child): it reaps the orphans
+// gives, made by the fixture with clone so that berth is the test's own child; every other
+// fleet_process suite runs a second time that way too, as "pid1:<test>"): it reaps the orphans
 // reparented to it, leaves no zombie, and on SIGTERM stops the fleet, killing a service that
 // ignores SIGTERM at its stop_timeout, then "powers off", which in a pid namespace other than
 // the machine's is the kernel ending its init as if by SIGINT (reboot(2)).
 #include "tests/supervisor/fleet_process.hpp"
 
-#include <sched.h>
-#include <sys/mount.h>
-#include <sys/syscall.h>
-
-#include <cstdio>
 #include <cstring>
 
 namespace berth::test {
@@ -17,27 +13,9 @@ namespace {
 
 class pid1_host_test : public fleet_process_test {
 protected:
-    pid1_host_test() { prefix_ = "pid1"; }
-
-    // berth run FLEET as PID 1 of new pid, mount and uts namespaces; its /proc is its own.
-    void start_berth_as_pid1(const fs::path& fleet) {
-        long pid = ::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | SIGCHLD,
-                             nullptr, nullptr, nullptr, nullptr);
-        ASSERT_GE(pid, 0) << std::strerror(errno);
-        if (pid == 0) {
-            int err = ::open((base_ / "berth.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            ::dup2(err, 2);
-            // Private first: berth's unmounts at power off must not reach the host.
-            if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-                ::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-                std::perror("pid1_host_test: mount");
-                ::_exit(125);
-            }
-            std::string berth = std::string(BERTH_BINARY_DIR) + "/bin/berth";
-            ::execl(berth.c_str(), "berth", "run", fleet.c_str(), nullptr);
-            ::_exit(126);
-        }
-        pid_ = static_cast<pid_t>(pid);
+    pid1_host_test() {
+        prefix_ = "pid1";
+        as_pid1_ = true; // whatever the environment says
     }
 
     // berth's children that are zombies (state Z in /proc/PID/stat): unreaped processes.
@@ -91,15 +69,16 @@ init = true
         std::ofstream(fleet) << "[supervisor]\nlog_level = \"debug\"\n"
                              << text.substr(std::strlen("[supervisor]\n"));
     }
-    start_berth_as_pid1(fleet);
+    start_berth(fleet);
     ASSERT_TRUE(wait_for_log("service orphans/0: exited 0")) << berth_log();
     ASSERT_TRUE(wait_for_log("reaped orphan pid=", 5)) << berth_log();
     ASSERT_TRUE(wait_for_log("service stubborn/0: ready")) << berth_log();
     EXPECT_TRUE(zombie_children().empty());
 
     auto stopped_at = std::chrono::steady_clock::now();
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
     // Powered off from a pid namespace: the kernel ends berth as if by SIGINT.
-    EXPECT_EQ(stop_berth(), 128 + SIGINT) << berth_log();
+    EXPECT_EQ(stop_status_, 128 + SIGINT) << berth_log();
     EXPECT_LT(std::chrono::steady_clock::now() - stopped_at, 5s) << "shutdown_timeout is 5s";
     auto log = berth_log();
     EXPECT_NE(log.find("killed by cgroup.kill at stop_timeout 1s"), std::string::npos) << log;
