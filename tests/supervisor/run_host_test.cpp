@@ -332,6 +332,18 @@ init = true
     EXPECT_FALSE(fs::exists(cgroot_));
 }
 
+// With readiness, `replica` was running before it was ready, and `dependent` (after it) became
+// ready only after it.
+void expect_ready_in_order(const std::string& log, const std::string& replica,
+                           const std::string& dependent) {
+    auto running = log.find("service " + replica + ": running");
+    auto ready = log.find("service " + replica + ": ready");
+    ASSERT_NE(running, std::string::npos) << log;
+    ASSERT_NE(ready, std::string::npos) << log;
+    EXPECT_LT(running, ready) << log;
+    EXPECT_LT(ready, log.find("service " + dependent + ": ready")) << log;
+}
+
 TEST_F(run_host_test, notify_readiness_orders_dependents_and_times_out_silent_services) {
     fs::copy_file(BERTH_TEST_SD_NOTIFY, base_ / "layer" / "bin" / "sd_notify");
     start_berth(write_fleet(R"(
@@ -369,12 +381,7 @@ init = true
     ASSERT_TRUE(wait_for_log("service silent/0: failed")) << berth_log();
     ASSERT_TRUE(wait_for_log("service hung/0: failed")) << berth_log();
     auto log = berth_log();
-    auto running = log.find("service slow/0: running");
-    auto ready = log.find("service slow/0: ready");
-    ASSERT_NE(running, std::string::npos) << log;
-    ASSERT_NE(ready, std::string::npos) << log;
-    EXPECT_LT(running, ready);
-    EXPECT_LT(ready, log.find("service after_slow/0: ready")) << log;
+    expect_ready_in_order(log, "slow/0", "after_slow/0");
     EXPECT_NE(log.find("service silent/0: failed: not ready within start_timeout 400ms"),
               std::string::npos)
         << log;
@@ -498,12 +505,7 @@ init = true
     ASSERT_TRUE(wait_for_log("service hangs/0: failed")) << berth_log();
     ASSERT_TRUE(wait_for_log("service missing/0: failed")) << berth_log();
     auto log = berth_log();
-    auto running = log.find("service web/0: running");
-    auto ready = log.find("service web/0: ready");
-    ASSERT_NE(running, std::string::npos) << log;
-    ASSERT_NE(ready, std::string::npos) << log;
-    EXPECT_LT(running, ready);
-    EXPECT_LT(ready, log.find("service after_web/0: ready")) << log;
+    expect_ready_in_order(log, "web/0", "after_web/0");
     EXPECT_FALSE(fs::exists("/ready-marker")) << "the marker must exist only in the container";
 
     // The first process of web/0 (berth-shim as init) and what the probe saw from inside.
