@@ -4,8 +4,6 @@
 #include "engine/cgroup.hpp"
 #include "engine/log.hpp"
 
-#include <boost/asio/post.hpp>
-
 #include <csignal>
 
 namespace berth {
@@ -39,10 +37,11 @@ void exec_probe::start(settings s, verdict_handler on_verdict) noexcept {
 void exec_probe::stop() noexcept {
     token_.reset();
     timer_.cancel();
+    // A run in progress: its destructor kills and detaches the shim. Never from inside the
+    // run's own exit handler (stop() may be reached from there through the verdict): by then
+    // the run is no longer alive, and it is kept for the next round.
     if (run_ && run_->alive()) {
-        // Its destructor kills and detaches the shim. Not here and now: stop() may be called
-        // from this very run's exit handler, through the verdict.
-        boost::asio::post(io_, [doomed = std::shared_ptr<container>(std::move(run_))] {});
+        run_.reset();
     }
 }
 

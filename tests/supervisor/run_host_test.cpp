@@ -499,6 +499,14 @@ readiness = { exec = ["/bin/no-such-probe"], interval = "100ms", retries = 1 }
 restart = "never"
 stop_timeout = "200ms"
 init = true
+
+# Still probing at shutdown: the run in progress is killed with the replica.
+[service.pending]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+readiness = { exec = ["/bin/sleep", "1000"], interval = "100ms", timeout = "60s" }
+stop_timeout = "200ms"
+init = true
 )"));
     ASSERT_TRUE(wait_for_log("service after_web/0: ready")) << berth_log();
     ASSERT_TRUE(wait_for_log("service never/0: failed")) << berth_log();
@@ -541,7 +549,10 @@ init = true
         }
         EXPECT_EQ(slurp(procs), "") << leaf;
     }
+    // pending/0: its shim and sleep 1000 (the workload), and the probe's shim and sleep.
+    EXPECT_GE(count_of(slurp(cgroot_ + "/pending/0/cgroup.procs"), "\n"), 4u);
     EXPECT_EQ(stop_berth(), 0) << berth_log();
+    EXPECT_FALSE(fs::exists(cgroot_ + "/pending/0")) << berth_log();
 }
 
 } // namespace
