@@ -57,6 +57,8 @@ command = ["/bin/busybox", "sh", "-c", "echo batch up; exec /bin/busybox sleep 1
     ASSERT_EQ(std::system(ctl.c_str()), 0) << slurp(err);
     ASSERT_TRUE(wait_for(err, "service db/0: ready", 2)) << slurp(err);
     ASSERT_TRUE(wait_for(err, "service web/0: ready", 2)) << slurp(err);
+    // Ready means exec'd: the loop may read the new run's output a moment later.
+    EXPECT_TRUE(wait_for(replica_log("web", 0), "web up", 2)) << slurp(replica_log("web", 0));
     EXPECT_EQ(slurp(replica_log("web", 0)), "web up\nweb up\n");
     EXPECT_EQ(slurp(replica_log("batch", 0)), "batch up\n");
     EXPECT_EQ(stop_berth(), 0) << slurp(err);
