@@ -8,7 +8,6 @@
 #include <cerrno>
 
 namespace berth::lifecycle {
-namespace {
 
 std::string seconds_text(duration d) {
     auto ms = d.count();
@@ -17,6 +16,8 @@ std::string seconds_text(duration d) {
     }
     return std::to_string(ms) + "ms";
 }
+
+namespace {
 
 // One transition in the making: the actions it emits and the state it ends in.
 class transition {

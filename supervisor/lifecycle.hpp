@@ -46,6 +46,9 @@ enum class restart_policy { always, on_failure, never };
 
 std::string_view to_string(state s) noexcept;
 
+// A duration as berth's messages spell it: "2s" when whole seconds, else "400ms".
+std::string seconds_text(duration d);
+
 struct policy {
     restart_policy restart = restart_policy::on_failure;
     duration restart_delay{100};

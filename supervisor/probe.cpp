@@ -3,20 +3,11 @@
 
 #include "engine/cgroup.hpp"
 #include "engine/log.hpp"
+#include "supervisor/lifecycle.hpp"
 
 #include <csignal>
 
 namespace berth {
-namespace {
-
-std::string seconds_text(std::chrono::milliseconds d) {
-    if (d.count() % 1000 == 0) {
-        return std::to_string(d.count() / 1000) + "s";
-    }
-    return std::to_string(d.count()) + "ms";
-}
-
-} // namespace
 
 exec_probe::exec_probe(boost::asio::io_context& io, spawner& spawn, reaper& reap) noexcept
     : io_(io), spawn_(spawn), reap_(reap), timer_(io) {}
@@ -105,7 +96,8 @@ void exec_probe::finished(const container_exit& exit) noexcept {
         verdict(true, "");
         return;
     }
-    failed_run(timed_out_ ? "timed out after " + seconds_text(settings_.timeout) : exit.describe());
+    failed_run(timed_out_ ? "timed out after " + lifecycle::seconds_text(settings_.timeout)
+                          : exit.describe());
 }
 
 void exec_probe::failed_run(const std::string& outcome) noexcept {
