@@ -143,34 +143,22 @@ protected:
         return path;
     }
 
+    // `berth run FLEET`, its stderr in berth.err. With as_pid1_: as PID 1 of new pid, mount
+    // and uts namespaces with a /proc of its own, made with clone so that berth is still the
+    // test's own child (pid_, signalled and waited for).
     void start_berth(const fs::path& fleet) {
-        if (as_pid1_) {
-            start_berth_as_pid1(fleet);
-            return;
-        }
-        pid_ = ::fork();
-        ASSERT_GE(pid_, 0);
-        if (pid_ == 0) {
-            int err = ::open((base_ / "berth.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            ::dup2(err, 2);
-            std::string berth = std::string(BERTH_BINARY_DIR) + "/bin/berth";
-            ::execl(berth.c_str(), "berth", "run", fleet.c_str(), nullptr);
-            ::_exit(126);
-        }
-    }
-
-    // berth run FLEET as PID 1 of new pid, mount and uts namespaces, with a /proc of its own;
-    // made with clone, so berth is the test's own child (pid_, signalled and waited for).
-    void start_berth_as_pid1(const fs::path& fleet) {
-        long pid = ::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | SIGCHLD,
-                             nullptr, nullptr, nullptr, nullptr);
+        long pid = as_pid1_
+                       ? ::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | SIGCHLD,
+                                   nullptr, nullptr, nullptr, nullptr)
+                       : ::fork();
         ASSERT_GE(pid, 0) << std::strerror(errno);
         if (pid == 0) {
             int err = ::open((base_ / "berth.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             ::dup2(err, 2);
             // Private first: berth's unmounts at power off must not reach the host.
-            if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-                ::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+            if (as_pid1_ && (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+                             ::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                     nullptr) != 0)) {
                 std::perror("fleet_process_test: mount");
                 ::_exit(125);
             }
