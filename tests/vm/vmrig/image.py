@@ -4,7 +4,8 @@ Guest layout (docs/vm-tests.md has the full table):
     /init, /usr/lib/berth-vm/{stage2,lib.sh}  the rig's init stages and marker helpers
     /bin/busybox + applet links               the guest's userland
     /lib/modules/<release>/...                the modules /init loads, decompressed
-    /var/lib/berth/layers/busybox             a busybox root filesystem, an image layer for berth
+    /var/lib/berth/layers/busybox             a busybox root filesystem, an image layer for berth,
+                                              with the guest tools (berth-vm-forkbomb) in usr/bin
     /usr/bin/{berth,berth-shim,berthctl}      when given a berth build dir, with their libraries
     /etc/berth-vm/{env,modules}               what /init needs to know about the scenario
                                               (virtio_pci, virtio_blk too with a `disk`)
@@ -23,6 +24,8 @@ RIG_DIR = pathlib.Path(__file__).resolve().parent.parent
 GUEST_DIR = RIG_DIR / "guest"
 LAYER = "/var/lib/berth/layers/busybox"
 BERTH_BINARIES = ("berth", "berth-shim", "berthctl")
+# Static test programs built beside berth (tests/vm/guest_tools), copied into the busybox image.
+GUEST_TOOLS = ("berth-vm-forkbomb",)
 DEFAULT_MODULES = ("overlay",)
 # A scenario's disk is virtio-blk on QEMU's PCI bus; ext4 is built into Debian's cloud kernel.
 DISK_MODULES = ("virtio_pci", "virtio_blk")
@@ -132,6 +135,10 @@ def build(kern, scenario, out_path, berth_dir=None):
             if host.is_file():
                 add_binary(manifest, f"/usr/bin/{name}", host, pathlib.Path(out_path).parent)
                 binaries.append(name)
+        for name in GUEST_TOOLS:
+            host = pathlib.Path(berth_dir) / name
+            if host.is_file():
+                manifest.add_file(f"{LAYER}/usr/bin/{name}", host, 0o755)
     _add_scenario_files(manifest, scenario)
     manifest.add_bytes("/etc/berth-vm/env", _env(scenario, kern).encode())
     size = manifest.write(out_path, compresslevel=1)
