@@ -216,6 +216,24 @@ class ConsoleTest(unittest.TestCase):
         v = verdict(no_offset, EXPECT + "console-uptime r ready pid=\n")
         self.assertTrue(any("no clock_offset marker" in f for f in v.failures), v.failures)
 
+    def test_console_gap_measures_from_the_first_match_to_the_next_later_match(self):
+        # hog/0 starting (58.931) to the first "ready" after it: hog/0's at 59.031.
+        v = verdict(BERTH_CONSOLE, EXPECT + "console-gap up 0.05 0.2 hog/0: starting => "
+                    ": ready pid=\n")
+        self.assertTrue(v.ok, v.failures)
+        self.assertEqual(v.report.values["up"], "0.100")
+        self.assertEqual(v.report.checks["up"], [("PASS", "0.100 s, expected 0.05-0.2 s")])
+
+    def test_console_gap_outside_its_range_or_unmatched_fails(self):
+        v = verdict(BERTH_CONSOLE, EXPECT + "console-gap slow 0 0.4 hog/0: ready => idle/0\n")
+        self.assertIn("check slow FAIL 0.501 s, expected 0-0.4 s", v.failures)
+        self.assertEqual(v.report.values["slow"], "0.501")
+        v = verdict(BERTH_CONSOLE, EXPECT + "console-gap later 0 9 idle/0: ready => starting pid\n")
+        self.assertTrue(any(f.startswith("check later FAIL no console line after") for f in
+                            v.failures), v.failures)
+        v = verdict(BERTH_CONSOLE, EXPECT + "console-gap none 0 9 never => hog/0\n")
+        self.assertIn("check none FAIL no console line matches /never/", v.failures)
+
     def test_bad_regex_names_the_line(self):
         with self.assertRaisesRegex(markers.ExpectError, r"e:1: .*bad regular expression"):
             markers.parse_expect("console x (", "e")
@@ -240,7 +258,9 @@ class ExpectTest(unittest.TestCase):
 
     def test_errors_name_the_line(self):
         for text in ("bogus thing", "shutdown halt", "timeout soon", "pass", "pass a b",
-                     "pass a needs", "console onlyname", "console-uptime"):
+                     "pass a needs", "console onlyname", "console-uptime",
+                     "console-gap g 0 1 no arrow", "console-gap g 2 1 a => b",
+                     "console-gap g x 1 a => b", "console-gap g 0 1 ( => b"):
             with self.subTest(text=text), self.assertRaisesRegex(markers.ExpectError, r"e:1: "):
                 markers.parse_expect(text, "e")
 

@@ -86,6 +86,12 @@ vm_done() {
     vm_say DONE
 }
 
+# vm_keys KEY+KEY...: the host presses these keys (QEMU qcodes) together on the guest's keyboard,
+# e.g. `vm_keys ctrl+alt+delete`; it reads the request from the marker port (vmrig/qemu.py).
+vm_keys() {
+    vm_say "keys=$1"
+}
+
 # vm_now: the guest's uptime in hundredths of a second, set without a fork ("12.34" -> 1234; the
 # 1 in front of the fraction keeps "09" from reading as octal).
 vm_clock() {

@@ -70,6 +70,18 @@ class ConsoleUptime:
     pattern: re.Pattern
 
 
+@dataclasses.dataclass
+class ConsoleGap:
+    """`console-gap CHECK MIN MAX FROM => TO`: the time from the first console line that matches
+    FROM to the first later line that matches TO, by the log times at their starts, lies within
+    [MIN, MAX] seconds. The gap is also kept as the value CHECK (seconds)."""
+    check: str
+    low: float
+    high: float
+    start: re.Pattern
+    end: re.Pattern
+
+
 @dataclasses.dataclass(frozen=True)
 class Disk:
     """`disk SIZE MOUNTPOINT`: an ext4 image of `size` bytes, made by the host before the first
@@ -85,6 +97,7 @@ class Expect:
     needs: dict = dataclasses.field(default_factory=dict)
     console: list = dataclasses.field(default_factory=list)  # ConsoleCheck
     console_uptimes: list = dataclasses.field(default_factory=list)  # ConsoleUptime
+    console_gaps: list = dataclasses.field(default_factory=list)  # ConsoleGap
     values: list = dataclasses.field(default_factory=lambda: list(REQUIRED_VALUES))
     timeout: int = DEFAULT_TIMEOUT
     shutdown: str = "poweroff"  # poweroff or reboot
@@ -106,7 +119,8 @@ class Expect:
 
 # What a `boot N` line may say: what a single boot is judged by. Everything else (timeout,
 # memory, disk, ...) is the scenario's, the same in every boot.
-PER_BOOT = ("pass", "console", "console-not", "console-uptime", "value", "shutdown")
+PER_BOOT = ("pass", "console", "console-not", "console-uptime", "console-gap", "value",
+            "shutdown")
 SIZE = re.compile(r"([0-9]+)([KMG]?)$")
 SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 MIN_DISK = 8 << 20  # mkfs.ext4 makes a usable filesystem (journal and all) from here
@@ -154,7 +168,7 @@ def for_boot(expect, boot):
     mine = dataclasses.replace(
         expect, passes=list(expect.passes), needs=dict(expect.needs),
         console=list(expect.console), console_uptimes=list(expect.console_uptimes),
-        values=list(expect.values))
+        console_gaps=list(expect.console_gaps), values=list(expect.values))
     for key, args, rest, _where in expect.per_boot.get(boot, []):
         _apply(mine, key, args, rest)
     return mine
@@ -192,6 +206,24 @@ def _name_and_pattern(key, rest):
         raise ValueError(f"bad regular expression: {e}") from e
 
 
+def _gap(rest):
+    """`CHECK MIN MAX FROM => TO`, the seconds as decimals, the regexes as written."""
+    parts = rest.split(None, 3)
+    if len(parts) != 4 or " => " not in parts[3]:
+        raise ValueError("'console-gap' takes a name, MIN and MAX seconds, and FROM => TO regexes")
+    try:
+        low, high = float(parts[1]), float(parts[2])
+    except ValueError as e:
+        raise ValueError(f"'console-gap' seconds: {e}") from e
+    if not 0 <= low <= high:
+        raise ValueError(f"'console-gap' needs 0 <= MIN <= MAX, got {parts[1]} and {parts[2]}")
+    start, end = (text.strip() for text in parts[3].split(" => ", 1))
+    try:
+        return ConsoleGap(parts[0], low, high, re.compile(start), re.compile(end))
+    except re.error as e:
+        raise ValueError(f"bad regular expression: {e}") from e
+
+
 def _apply(expect, key, args, rest):
     def one():
         if len(args) != 1:
@@ -210,6 +242,8 @@ def _apply(expect, key, args, rest):
     elif key == "console-uptime":
         name, pattern = _name_and_pattern(key, rest)
         expect.console_uptimes.append(ConsoleUptime(name, pattern))
+    elif key == "console-gap":
+        expect.console_gaps.append(_gap(rest))
     elif key == "value":
         if one() not in expect.values:
             expect.values.append(args[0])
@@ -322,6 +356,8 @@ def _judge_console(expect, lines, report, failures):
             entry = ("FAIL", f"console: {hit}") if hit is not None else (
                 "PASS", f"no console line matches /{c.pattern.pattern}/")
         report.checks.setdefault(c.check, []).append(entry)
+    for g in expect.console_gaps:
+        report.checks.setdefault(g.check, []).append(_judge_gap(g, lines, report))
     offset = report.values.get(CLOCK_OFFSET)
     for u in expect.console_uptimes:
         hits = [line for line in lines if u.pattern.search(line)]
@@ -337,6 +373,30 @@ def _judge_console(expect, lines, report, failures):
             wall = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S.%f")
             wall = wall.replace(tzinfo=datetime.timezone.utc).timestamp()
             report.values[u.key] = f"{wall - float(offset):.2f}"
+
+
+def _log_time(line):
+    stamp = LOG_TIME.search(line)
+    if stamp is None:
+        return None
+    wall = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S.%f")
+    return wall.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def _judge_gap(g, lines, report):
+    first = next((i for i, line in enumerate(lines) if g.start.search(line)), None)
+    if first is None:
+        return "FAIL", f"no console line matches /{g.start.pattern}/"
+    last = next((i for i in range(first + 1, len(lines)) if g.end.search(lines[i])), None)
+    if last is None:
+        return "FAIL", f"no console line after '{lines[first]}' matches /{g.end.pattern}/"
+    begun, ended = _log_time(lines[first]), _log_time(lines[last])
+    if begun is None or ended is None:
+        return "FAIL", f"no log time at the start of '{lines[first if begun is None else last]}'"
+    gap = ended - begun
+    report.values[g.check] = f"{gap:.3f}"
+    verdict = "PASS" if g.low <= gap <= g.high else "FAIL"
+    return verdict, f"{gap:.3f} s, expected {g.low:g}-{g.high:g} s"
 
 
 def judge(scenario, expect, console, markers="", exit_code=None, shutdown_reason=None,

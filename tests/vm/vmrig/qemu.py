@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import select
 import signal
 import socket
@@ -96,8 +97,11 @@ class _Qmp:
         self._reply(deadline)  # the greeting
         self.execute("qmp_capabilities", deadline)
 
-    def execute(self, command_name, deadline):
-        self.sock.sendall(json.dumps({"execute": command_name}).encode() + b"\n")
+    def execute(self, command_name, deadline, arguments=None):
+        message = {"execute": command_name}
+        if arguments is not None:
+            message["arguments"] = arguments
+        self.sock.sendall(json.dumps(message).encode() + b"\n")
         reply = self._reply(deadline)
         if "error" in reply:
             raise BootError(f"qemu: QMP {command_name}: {reply['error'].get('desc')}")
@@ -186,11 +190,29 @@ def _supervise(proc, qmp_path, timeout, console_log, markers_log, stderr_log, ec
         qmp.sock.close()
 
 
+# A guest asks the host to press keys with a marker line `BERTH-VM: <scenario> keys=KEY+KEY...`
+# (guest/lib.sh vm_keys); the host sends them through QMP send-key as one chord, as a user at the
+# keyboard would (ctrl+alt+delete reaches PID 1 as the kernel's ctrl-alt-del SIGINT).
+KEYS = re.compile(rb"BERTH-VM: \S+ keys=([a-z0-9_+-]+)\s*$", re.M)
+
+
+def _press_requested_keys(qmp, markers_log, offset):
+    with open(markers_log, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1  # whole lines only; the rest is read next time
+    for m in KEYS.finditer(data[:end]):
+        keys = [{"type": "qcode", "data": key} for key in m.group(1).decode().split("+")]
+        qmp.execute("send-key", time.monotonic() + 10, {"keys": keys})
+    return offset + end
+
+
 def _run_guest(proc, qmp, timeout, console_log, markers_log, stderr_log, echo):
     qmp.execute("cont", time.monotonic() + 10)
     start = time.monotonic()
     deadline = start + timeout
     echoed = 0
+    keys_read = 0
     timed_out = False
     while proc.poll() is None:
         if time.monotonic() > deadline:
@@ -201,6 +223,7 @@ def _run_guest(proc, qmp, timeout, console_log, markers_log, stderr_log, echo):
         if not qmp.pump(0.1):
             time.sleep(0.05)  # EOF or idle: do not spin
         qmp.collect_events()
+        keys_read = _press_requested_keys(qmp, markers_log, keys_read)
         echoed = _echo(console_log, echoed, echo)
     seconds = time.monotonic() - start
     while qmp.pump(0.2):  # events QEMU sent just before it exited are still in the socket

@@ -1,7 +1,8 @@
 # berth-boot: runs beside berth (PID 1) in the guest's root namespaces; berth reaps it. It waits
 # until every replica runs its workload, reports the guest's clock offset (the host turns berth's
-# last "ready" log time into boot_to_ready_seconds with it), then sends SIGINT to PID 1, as the
-# kernel does on ctrl-alt-del once PID 1 has disabled the hard reboot (RB_DISABLE_CAD).
+# last "ready" log time into boot_to_ready_seconds with it), checks that PID 1 turned the kernel's
+# hard reboot on ctrl-alt-del off (reboot(RB_DISABLE_CAD)), then has the host press
+# ctrl+alt+delete on the guest's keyboard: the kernel sends PID 1 SIGINT, and berth reboots.
 . /usr/lib/berth-vm/lib.sh
 
 if vm_wait 60 vm_pid1_handles 2; then
@@ -27,5 +28,6 @@ else
 fi
 sleep 1 # berth logs "ready" as it learns of the exec; give the last line time to come out
 vm_clock_offset
+vm_check cad_disabled test "$(cat /proc/sys/kernel/ctrl-alt-del)" = 0
 vm_done
-kill -INT 1
+vm_keys ctrl+alt+delete

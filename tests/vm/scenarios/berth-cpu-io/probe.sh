@@ -49,7 +49,7 @@ for f in io.weight io.bfq.weight; do
     [ -e "$weighted/$f" ] && io="$io $f: $(tr '\n' ' ' <"$weighted/$f")"
 done
 case "$io" in
-*"default 300"*) vm_pass weighted_io_weight "$io" ;;
+*"default 300 "* | *"default 300") vm_pass weighted_io_weight "$io" ;;
 *) vm_fail weighted_io_weight "expected 'default 300' in:${io:- no io.weight, no io.bfq.weight}" ;;
 esac
 vm_check weighted_cpu_weight test "$(cat "$weighted/cpu.weight" 2>&1)" = 50
