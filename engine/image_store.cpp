@@ -578,11 +578,15 @@ result<imported_image> image_store::import(const std::string& path, const import
     if (!lock) {
         return lock.error();
     }
-    // Under the lock no other import runs: whatever tmp/ holds was left by a crash.
+    // Under the lock no other import runs: whatever tmp/ holds was left by a crash, and so
+    // is every layer no image lists (a crash between placing layers and writing metadata).
     for (const auto& leftover : entries_of(root_ + "/tmp")) {
         if (auto st = fs_tree::remove_tree(root_ + "/tmp/" + leftover); !st) {
             return st.error();
         }
+    }
+    if (auto collected = collect_unlocked(); !collected) {
+        log::get("engine")->warn("image store '{}': {}", root_, collected.error().message());
     }
     import_job job(*this, path, options);
     return job.run().within(where);

@@ -129,7 +129,7 @@ Commands:
                  instead of exiting.
   check FILE     Validate FILE and its includes; print the normalized fleet (every
                  default filled in) on success, every error on failure.
-  image ...      Import, list and remove images (docker save archives, OCI layouts).
+  image ...      Import, list, remove and collect images (docker save, OCI layouts).
   volume ...     List and remove named volumes.
   version        Print the version.
 

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,9 @@ struct replica_view {
 struct service_view {
     std::string name;
     std::uint32_t desired = 0; // replicas in the fleet file
+    std::string image;         // the fleet's image name; empty: the host's root
+    // An imported image's config Labels (an image from layer directories has none).
+    std::map<std::string, std::string> labels;
     std::vector<replica_view> replicas;
 };
 

@@ -83,7 +83,15 @@ json::value to_json(const service_view& s) {
     for (const auto& r : s.replicas) {
         replicas.push_back(to_json(r));
     }
-    return json::object{{"name", s.name}, {"desired", s.desired}, {"replicas", replicas}};
+    json::object labels;
+    for (const auto& [key, value] : s.labels) {
+        labels[key] = value;
+    }
+    return json::object{{"name", s.name},
+                        {"desired", s.desired},
+                        {"image", text_or_null(s.image)},
+                        {"labels", std::move(labels)},
+                        {"replicas", replicas}};
 }
 
 // ---- requests --------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include "supervisor/cli.hpp"
 #include "supervisor/control_api.hpp"
 #include "supervisor/image_cli.hpp"
+#include "supervisor/image_user.hpp"
 #include "supervisor/pid1.hpp"
 #include "supervisor/reload.hpp"
 #include "supervisor/service.hpp"
@@ -176,9 +177,10 @@ std::string image_key(const config::image& img) {
 }
 
 // A service on an imported image takes what it leaves unsaid from the image config:
-// the command (Entrypoint + Cmd), the environment (the service's keys win), the working
-// directory (when the service says "/", the default) and a numeric user (when it says 0:0).
-// Returns why the image cannot be used as the service asks, or nothing.
+// the command (Entrypoint + Cmd), the environment (the service's keys win) and the working
+// directory (when the service says "/", the default). The User comes later, once the image
+// is mounted (its names are looked up in the image's /etc/passwd). Returns why the image
+// cannot be used as the service asks, or nothing.
 std::optional<std::string> apply_image_defaults(config::service& s, const image_config& image) {
     s.command = command_for(s.command, image);
     if (s.command.empty()) {
@@ -191,14 +193,6 @@ std::optional<std::string> apply_image_defaults(config::service& s, const image_
     s.env = environment_for(s.env, image);
     if (s.working_dir == "/" && !image.working_dir.empty()) {
         s.working_dir = image.working_dir;
-    }
-    if (s.user.uid == 0 && s.user.gid == 0 && !image.user.empty()) {
-        auto user = config::parse_user(image.user);
-        if (!user) {
-            return "the image's User '" + image.user +
-                   "' is not numeric (berth reads no /etc/passwd); set user";
-        }
-        s.user = *user;
     }
     return std::nullopt;
 }
@@ -239,6 +233,19 @@ std::unique_ptr<service_runtime> fleet_runner::make_service(const config::servic
             key.clear();
         } else {
             lower = *mounted;
+        }
+    }
+    // The image's User, when the service says 0:0 (the default), as for the other defaults.
+    if (failure.empty() && hold.held() && effective.user == config::credentials{} &&
+        !hold.image().config.user.empty()) {
+        if (auto user = resolve_image_user(hold.image().config.user, lower); !user) {
+            failure = "image '" + *s.image + "': " + user.error().message() + "; set user";
+            if (auto st = layers_->release_image(key); !st) {
+                logger()->warn("service {}: {}", s.name, st.error().message());
+            }
+            key.clear();
+        } else {
+            effective.user = *user;
         }
     }
     auto svc = std::make_unique<service_runtime>(
@@ -604,6 +611,10 @@ std::vector<service_view> fleet_runner::services(std::optional<std::string_view>
         service_view view;
         view.name = svc->name();
         view.desired = svc->spec().replicas;
+        view.image = svc->spec().image.value_or("");
+        if (svc->image_hold.held()) {
+            view.labels = svc->image_hold.image().config.labels;
+        }
         for (const auto& r : svc->replicas()) {
             replica_view rv;
             rv.service = svc->name();

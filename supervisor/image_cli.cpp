@@ -171,6 +171,21 @@ int image_rm(const std::vector<std::string>& args) {
     return code;
 }
 
+int image_gc(const std::vector<std::string>& args) {
+    std::string problem;
+    auto a = parse(args, 1, {"--root"}, problem);
+    if (!a || !a->operands.empty()) {
+        return usage("image gc", a ? "takes no operand" : problem);
+    }
+    auto removed = image_store(a->root).collect_garbage();
+    if (!removed) {
+        return failed("image gc", removed.error());
+    }
+    std::cout << "removed " << *removed << " unreferenced layer" << (*removed == 1 ? "" : "s")
+              << "\n";
+    return exit_ok;
+}
+
 int volume_ls(const std::vector<std::string>& args) {
     std::string problem;
     auto a = parse(args, 1, {"--root"}, problem);
@@ -218,6 +233,7 @@ std::string storage_help_text() {
            "  berth image import PATH [--name NAME] [--ref REF] [--allow-devices] [--root DIR]\n"
            "  berth image ls [--root DIR]\n"
            "  berth image rm NAME... [--root DIR]\n"
+           "  berth image gc [--root DIR]   remove layers no image lists\n"
            "  berth volume ls [--root DIR]\n"
            "  berth volume rm NAME... [--root DIR]\n"
            "PATH: a `docker save` archive or an OCI image layout, a directory or a tar file\n"
@@ -235,6 +251,9 @@ int image_main(const std::vector<std::string>& args) noexcept {
         }
         if (sub == "rm" || sub == "remove") {
             return image_rm(args);
+        }
+        if (sub == "gc") {
+            return image_gc(args);
         }
         if (sub == "-h" || sub == "--help") {
             std::cout << storage_help_text();

@@ -74,6 +74,31 @@ TEST_F(image_cli, import_list_and_remove) {
                         "': No such file or directory\n");
 }
 
+TEST_F(image_cli, gc_removes_the_layers_no_image_lists_and_keeps_the_others) {
+    write_docker_archive(dir_ / "a", {ustar({file_entry("f", "kept")})}, "app:1");
+    ASSERT_EQ(run(image_main, {"import", (dir_ / "a").string()}), 0) << err_;
+    const fs::path layers = fs::path(root_) / "layers/sha256";
+    ASSERT_EQ(std::distance(fs::directory_iterator(layers), fs::directory_iterator()), 1);
+    // What a crash between placing a layer and writing the image's metadata leaves.
+    const fs::path orphan = layers / std::string(64, 'e');
+    put(orphan / "etc/stale", "from an import that never finished");
+
+    ASSERT_EQ(run(image_main, {"gc"}), 0) << err_;
+    EXPECT_EQ(out_, "removed 1 unreferenced layer\n");
+    EXPECT_FALSE(fs::exists(orphan));
+    ASSERT_EQ(std::distance(fs::directory_iterator(layers), fs::directory_iterator()), 1)
+        << "app:1's layer stays";
+    ASSERT_EQ(run(image_main, {"gc"}), 0) << err_;
+    EXPECT_EQ(out_, "removed 0 unreferenced layers\n");
+
+    // The next import collects such leftovers by itself, under the store's lock.
+    put(orphan / "etc/stale", "again");
+    ASSERT_EQ(run(image_main, {"import", (dir_ / "a").string(), "--name", "copy"}), 0) << err_;
+    EXPECT_FALSE(fs::exists(orphan));
+    EXPECT_EQ(run(image_main, {"gc", "extra"}), 2);
+    EXPECT_NE(err_.find("berth: image gc: takes no operand"), std::string::npos) << err_;
+}
+
 TEST_F(image_cli, bad_command_lines_exit_2) {
     EXPECT_EQ(run(image_main, {}, false), 2);
     EXPECT_NE(err_.find("berth: image: needs a subcommand\nusage:"), std::string::npos) << err_;

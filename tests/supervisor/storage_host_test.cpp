@@ -52,6 +52,63 @@ env = { MODE = "service" }
     EXPECT_EQ(berth_cli({"image", "rm", "app"}), 0) << slurp(base_ / "cli.err");
 }
 
+TEST_F(storage_host_test, an_image_user_name_is_looked_up_in_the_image_and_labels_are_shown) {
+    // Two layers: busybox, then one with the image's own passwd and group files.
+    auto layer = busybox_layer();
+    std::string pack = "tar -C " + layer.string() + " -cf " + (base_ / "layer.tar").string() + " .";
+    ASSERT_EQ(std::system(pack.c_str()), 0);
+    fs::create_directories(base_ / "accounts/etc");
+    berth::test::put(base_ / "accounts/etc/passwd",
+                     "root:x:0:0::/root:/bin/sh\nsvc:x:4321:4000::/:/bin/sh\n");
+    berth::test::put(base_ / "accounts/etc/group", "root:x:0:\nsvc:x:4000:\nextra:x:4500:\n");
+    pack = "tar -C " + (base_ / "accounts").string() + " -cf " + (base_ / "accounts.tar").string() +
+           " etc/passwd etc/group";
+    ASSERT_EQ(std::system(pack.c_str()), 0);
+    berth::test::write_docker_archive(
+        base_ / "archive", {slurp(base_ / "layer.tar"), slurp(base_ / "accounts.tar")}, "svc:1",
+        R"("config":{"User":"svc","Env":["PATH=/bin"],"Labels":{"org.test.tier":"backend"},)"
+        R"("Cmd":["/bin/sh","-c","echo uid=$(id -u) gid=$(id -g); exec sleep 1000"]},)");
+    ASSERT_EQ(berth_cli({"image", "import", (base_ / "archive").string(), "--name", "svc"}), 0)
+        << slurp(base_ / "cli.err");
+    berth::test::write_docker_archive(base_ / "ghost", {slurp(base_ / "layer.tar")}, "ghost:1",
+                                      R"("config":{"User":"ghost:extra","Cmd":["/bin/true"]},)");
+    ASSERT_EQ(berth_cli({"image", "import", (base_ / "ghost").string(), "--name", "ghost"}), 0)
+        << slurp(base_ / "cli.err");
+
+    start_berth(write_fleet(R"(
+[image.svc]
+ref = "svc"
+
+[image.ghost]
+ref = "ghost"
+
+[service.svc]
+image = "svc"
+
+[service.ghost]
+image = "ghost"
+)"));
+    ASSERT_TRUE(wait_for(base_ / "berth.err", "service svc/0: ready"))
+        << slurp(base_ / "berth.err");
+    ASSERT_TRUE(wait_for(replica_log("svc", 0), "gid="));
+    EXPECT_EQ(slurp(replica_log("svc", 0)), "uid=4321 gid=4000\n")
+        << "User 'svc' from the image's own /etc/passwd";
+    ASSERT_TRUE(wait_for(base_ / "berth.err",
+                         "service ghost: image 'ghost': User 'ghost:extra': no user 'ghost' in "
+                         "the image's /etc/passwd"))
+        << slurp(base_ / "berth.err");
+
+    std::string ctl = std::string(BERTH_BINARY_DIR) + "/bin/berthctl --socket " +
+                      (base_ / "state" / "control.sock").string() + " --json status svc > " +
+                      (base_ / "status.json").string() + " 2>&1";
+    ASSERT_EQ(std::system(ctl.c_str()), 0) << slurp(base_ / "status.json");
+    auto status = slurp(base_ / "status.json");
+    std::erase_if(status, [](char c) { return c == ' ' || c == '\n'; }); // berthctl indents
+    EXPECT_NE(status.find(R"("image":"svc")"), std::string::npos) << status;
+    EXPECT_NE(status.find(R"("labels":{"org.test.tier":"backend"})"), std::string::npos) << status;
+    EXPECT_EQ(stop_berth(), 0) << slurp(base_ / "berth.err");
+}
+
 TEST_F(storage_host_test, a_missing_ref_image_fails_the_service_and_not_the_fleet) {
     start_berth(write_fleet(R"(
 [image.gone]
