@@ -57,6 +57,10 @@ TEST_F(control_api_test, services_lists_every_service_with_its_replicas) {
     ASSERT_EQ(services.size(), 3u);
     EXPECT_EQ(services[0].at("name").as_string(), "web");
     EXPECT_EQ(services[0].at("desired").as_int64(), 3);
+    EXPECT_EQ(services[0].at("image").as_string(), "nginx");
+    EXPECT_EQ(services[0].at("labels").as_object().at("org.test.tier").as_string(), "front");
+    EXPECT_TRUE(services[1].at("image").is_null()) << "a service on the host's root";
+    EXPECT_TRUE(services[1].at("labels").as_object().empty());
     EXPECT_EQ(services[2].at("replicas").as_array().size(), 0u);
 
     const auto& web = services[0].at("replicas").as_array();

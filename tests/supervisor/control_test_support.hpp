@@ -87,8 +87,8 @@ inline std::vector<service_view> sample_fleet() {
                      0.5,
                      "/var/log/berth/db/0.log",
                      "/sys/fs/cgroup/berth/db/0"};
-    return {service_view{"web", 3, {web0, web1, web2}}, service_view{"db", 1, {db0}},
-            service_view{"idle", 0, {}}};
+    return {service_view{"web", 3, "nginx", {{"org.test.tier", "front"}}, {web0, web1, web2}},
+            service_view{"db", 1, "", {}, {db0}}, service_view{"idle", 0, "", {}, {}}};
 }
 
 // Records every call; answers from its fields. Called on the loop thread only; the tests
