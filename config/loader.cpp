@@ -61,6 +61,17 @@ std::string position_text(const location& where) {
            std::to_string(where.position.column);
 }
 
+// Broken services had their references checked with the others; the fleet holds none.
+void drop_broken(std::vector<service>& services, const std::vector<bool>& broken) {
+    std::vector<service> clean;
+    for (std::size_t i = 0; i < services.size(); ++i) {
+        if (!broken[i]) {
+            clean.push_back(std::move(services[i]));
+        }
+    }
+    services = std::move(clean);
+}
+
 class loader {
 public:
     explicit loader(load_options options) : options_(options) {}
@@ -304,16 +315,19 @@ fleet loader::decode() {
         }
     }
     std::vector<service_refs> refs;
+    std::vector<bool> broken;
     for (const auto& [name, entry] : services_) {
         declared.services.push_back(name);
         if (auto s = decode_service(report_, entry)) {
             out.services.push_back(std::move(s->service));
             refs.push_back(std::move(s->refs));
+            broken.push_back(s->broken);
         }
     }
     if (!parse_failed_) {
         validate_references(report_, out, refs, declared);
     }
+    drop_broken(out.services, broken);
     return out;
 }
 

@@ -352,13 +352,17 @@ std::optional<int> as_signal(const field& f) {
     return *number;
 }
 
-std::optional<int> as_enum(const field& f, std::span<const enum_name> names) {
+std::optional<int> as_enum(const field& f, std::span<const enum_name> names,
+                           std::string_view alternative) {
     std::string what = "one of";
     std::vector<std::string_view> candidates;
     for (std::size_t i = 0; i < names.size(); ++i) {
         what += (i == 0 ? " \"" : i + 1 == names.size() ? " or \"" : ", \"");
         what += std::string(names[i].name) + "\"";
         candidates.push_back(names[i].name);
+    }
+    if (!alternative.empty()) {
+        what += ", or " + std::string(alternative);
     }
     const std::string* s = string_of(f, what);
     if (s == nullptr) {

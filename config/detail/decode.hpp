@@ -139,7 +139,10 @@ struct enum_name {
     int value;
 };
 
-// One of names, with a suggestion when the string is close to one.
-std::optional<int> as_enum(const field& f, std::span<const enum_name> names);
+// One of names, with a suggestion when the string is close to one. `alternative`, when given,
+// names a form that is not a string but also accepted (the caller decodes it), for the message:
+// "expected one of \"a\" or \"b\", or ALTERNATIVE, got ...".
+std::optional<int> as_enum(const field& f, std::span<const enum_name> names,
+                           std::string_view alternative = {});
 
 } // namespace berth::config::detail

@@ -11,18 +11,29 @@
 
 namespace berth::config::detail {
 
+// A name in a service's after or requires: where it is written and its index in the array
+// (names that failed to decode are left out of the list, so the two can differ).
+struct list_reference {
+    location where;
+    std::size_t index;
+};
+
 // Where a service refers to other entries, for the cross-entry checks.
 struct service_refs {
     location self; // the service's name in its [service.NAME] header or dotted key
     std::string path;
     location image;
-    std::vector<location> after;    // one per entry of service.after
-    std::vector<location> required; // one per entry of service.required
+    bool command_given = false;           // the command key is present (valid or not)
+    std::vector<list_reference> after;    // one per entry of service.after
+    std::vector<list_reference> required; // one per entry of service.required
 };
 
 struct decoded_service {
     config::service service;
     service_refs refs;
+    // The service's own keys had errors: its references are still checked, but it is left
+    // out of the fleet (service holds the keys that did decode).
+    bool broken = false;
 };
 
 // The [supervisor] keys (merged over every file, `include` already taken out).
@@ -31,7 +42,8 @@ supervisor_settings decode_supervisor(table_reader& reader);
 // [image.NAME]; nullopt after reporting its errors.
 std::optional<image> decode_image(reporter& report, const table_entry& entry);
 
-// [service.NAME]; nullopt after reporting its errors.
+// [service.NAME], broken when its keys had errors; nullopt after reporting an invalid name or
+// a value that is not a table (nothing of it can be checked further).
 std::optional<decoded_service> decode_service(reporter& report, const table_entry& entry);
 
 // The parts of a service, each reading its keys from the service's table.

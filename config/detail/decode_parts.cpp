@@ -34,6 +34,9 @@ constexpr std::array<enum_name, 2> readiness_names{{
     {"none", static_cast<int>(readiness::kind::none)},
     {"notify", static_cast<int>(readiness::kind::notify)},
 }};
+// The other form of readiness, for the message when it is neither.
+constexpr std::string_view readiness_probe =
+    "an exec probe table such as { exec = [\"/bin/check\"] }";
 
 constexpr std::size_t max_socket_path = 107; // sizeof(sockaddr_un::sun_path) - 1
 constexpr std::size_t max_volume_name = 255; // NAME_MAX: a named volume is a directory
@@ -268,14 +271,10 @@ void decode_limits(const field& f, config::limits& out) {
 }
 
 void decode_readiness(const field& f, config::readiness& out) {
-    if (f.node.is_string()) {
-        if (auto v = as_enum(f, readiness_names)) {
+    if (!f.node.is_table()) {
+        if (auto v = as_enum(f, readiness_names, readiness_probe)) {
             out.type = static_cast<readiness::kind>(*v);
         }
-        return;
-    }
-    if (!f.node.is_table()) {
-        f.type_error("\"none\", \"notify\" or a table { exec = [...], ... }");
         return;
     }
     auto r = open_table(f, "a readiness probe table");

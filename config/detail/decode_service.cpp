@@ -72,16 +72,17 @@ std::optional<std::string> as_reference(const field& f, std::string_view what) {
     return name;
 }
 
-// An array of service names; locations receives one entry per name.
+// An array of service names; references receives one entry per name. When some elements are
+// bad, the good ones are still returned (after reporting the others), so that the references
+// of a broken service are checked too.
 std::optional<std::vector<std::string>> as_service_list(const field& f,
-                                                        std::vector<location>& locations) {
+                                                        std::vector<list_reference>& references) {
     const auto* array = f.node.as_array();
     if (array == nullptr) {
         f.type_error("an array of service names");
         return std::nullopt;
     }
     std::vector<std::string> names;
-    bool ok = true;
     for (std::size_t i = 0; i < array->size(); ++i) {
         const field element = f.element(*array->get(i), i);
         auto name = as_reference(element, "a service");
@@ -89,14 +90,12 @@ std::optional<std::vector<std::string>> as_service_list(const field& f,
             element.error("service " + quote(*name) + " is listed twice");
             name.reset();
         }
-        if (!name) {
-            ok = false;
-            continue;
+        if (name) {
+            names.push_back(std::move(*name));
+            references.push_back(list_reference{element.where(), i});
         }
-        names.push_back(std::move(*name));
-        locations.push_back(element.where());
     }
-    return ok ? std::optional(std::move(names)) : std::nullopt;
+    return names;
 }
 
 std::optional<std::string> as_hostname(const field& f, std::string_view service_name) {
@@ -138,6 +137,7 @@ void read_identity(table_reader& r, service& s, service_refs& refs, given& g) {
         }
     }
     if (auto f = r.get("command")) {
+        refs.command_given = true;
         decode_into(*f, s.command, as_command);
     } else if (!s.image) {
         // With an image, validate_references decides: an imported (ref) image's Entrypoint
@@ -274,9 +274,7 @@ std::optional<decoded_service> decode_service(reporter& report, const table_entr
     read_storage(reader, s, g);
     reader.finish();
     check_consistency(s, g);
-    if (report.count() != errors_before) {
-        return std::nullopt;
-    }
+    d.broken = report.count() != errors_before;
     return d;
 }
 

@@ -38,19 +38,19 @@ std::string suggestion(std::string_view word, const std::vector<std::string>& na
     return did_you_mean(word, candidates);
 }
 
-std::string list_path(const service_refs& refs, bool required, std::size_t position) {
-    return refs.path + (required ? ".requires[" : ".after[") + std::to_string(position) + "]";
+std::string list_path(const service_refs& refs, bool required, const list_reference& at) {
+    return refs.path + (required ? ".requires[" : ".after[") + std::to_string(at.index) + "]";
 }
 
 void add_edges(reporter& report, const fleet& f, const service_refs& refs,
                const std::vector<std::string>& names, bool required, const declared_names& declared,
                std::vector<edge>& out) {
-    const auto& locations = required ? refs.required : refs.after;
+    const auto& references = required ? refs.required : refs.after;
     for (std::size_t k = 0; k < names.size(); ++k) {
         if (auto to = index_of(f, names[k])) {
             out.push_back(edge{*to, required, k});
         } else if (!contains(declared.services, names[k])) {
-            report.error(locations[k], list_path(refs, required, k),
+            report.error(references[k].where, list_path(refs, required, references[k]),
                          "unknown service " + quote(names[k]) +
                              suggestion(names[k], declared.services));
         }
@@ -161,9 +161,8 @@ void report_cycles(reporter& report, const fleet& f, const std::vector<service_r
         }
         const edge& first = *cycle.front();
         const service_refs& r = refs[start];
-        const auto& locations = first.required ? r.required : r.after;
-        report.error(locations[first.position], list_path(r, first.required, first.position),
-                     "dependency cycle: " + text);
+        const list_reference& at = (first.required ? r.required : r.after)[first.position];
+        report.error(at.where, list_path(r, first.required, at), "dependency cycle: " + text);
     }
 }
 
@@ -178,7 +177,7 @@ void validate_references(reporter& report, const fleet& f, const std::vector<ser
             report.error(refs[i].image, refs[i].path + ".image",
                          "unknown image " + quote(*s.image) +
                              suggestion(*s.image, declared.images));
-        } else if (s.image && s.command.empty()) {
+        } else if (s.image && !refs[i].command_given) {
             const image* img = f.find_image(*s.image);
             if (img != nullptr && !img->ref) {
                 report.error(refs[i].self, refs[i].path + ".command",

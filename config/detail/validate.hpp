@@ -17,9 +17,11 @@ struct declared_names {
     std::vector<std::string> images;
 };
 
-// refs[i] belongs to f.services[i]. Reports unknown images, unknown services in after and
-// requires, and every dependency cycle among f's services (one diagnostic per strongly
-// connected component, printing one cycle through it: "web -> db -> web").
+// refs[i] belongs to f.services[i]; f.services holds broken services too (decode_service's
+// `broken`), so that their references are checked as well. Reports unknown images, unknown
+// services in after and requires, and every dependency cycle among f's services (one
+// diagnostic per strongly connected component, printing one cycle through it:
+// "web -> db -> web").
 void validate_references(reporter& report, const fleet& f, const std::vector<service_refs>& refs,
                          const declared_names& declared);
 

@@ -289,8 +289,11 @@ TEST(LoadErrors, ServiceSettings) {
         "fleet.toml:3:13: service.web.readiness.exec: required key is missing: the probe command, "
         "e.g. exec = [\"/bin/check\"]");
     EXPECT_EQ(service_error("readiness = \"exec\""),
-              "fleet.toml:3:13: service.web.readiness: expected one of \"none\" or \"notify\", got "
-              "\"exec\"");
+              "fleet.toml:3:13: service.web.readiness: expected one of \"none\" or \"notify\", or "
+              "an exec probe table such as { exec = [\"/bin/check\"] }, got \"exec\"");
+    EXPECT_EQ(service_error("readiness = 1"),
+              "fleet.toml:3:13: service.web.readiness: expected one of \"none\" or \"notify\", or "
+              "an exec probe table such as { exec = [\"/bin/check\"] }, got an integer");
     EXPECT_EQ(service_error("readiness = { exec = [\"check\"] }"),
               "fleet.toml:3:22: service.web.readiness.exec: expected a probe command whose first "
               "element is an absolute path, such as [\"/bin/check\"]");
@@ -357,8 +360,56 @@ stop_timeout = "-1s"
             "TiB, all powers of 1024)",
             "fleet.toml:7:14: service.web.limits.cpu_weight: expected an integer from 1 to 10000, "
             "got 0",
+            "fleet.toml:10:10: service.db.after[0]: unknown service \"nope\"",
             "fleet.toml:11:16: service.db.stop_timeout: expected a duration such as \"10s\" "
             "(units ms, s, m, h), got \"-1s\": negative values are not allowed"));
+}
+
+TEST(LoadErrors, BrokenServicesStillHaveTheirReferencesChecked) {
+    auto r = load_text(R"([service.web]
+command = ["/x"]
+replicas = 100001
+image = "nope"
+requires = ["ghost"]
+[service.db]
+command = ["/x"]
+after = [3, "cache", "web", "web"]
+)");
+    EXPECT_FALSE(r.fleet);
+    EXPECT_THAT(
+        messages(r),
+        ElementsAre("fleet.toml:3:12: service.web.replicas: expected an integer from 0 to 100000, "
+                    "got 100001",
+                    "fleet.toml:4:9: service.web.image: unknown image \"nope\"",
+                    "fleet.toml:5:13: service.web.requires[0]: unknown service \"ghost\"",
+                    "fleet.toml:8:10: service.db.after[0]: expected a string, got an integer",
+                    "fleet.toml:8:13: service.db.after[1]: unknown service \"cache\"",
+                    "fleet.toml:8:29: service.db.after[3]: service \"web\" is listed twice"));
+}
+
+TEST(LoadErrors, CyclesThroughBrokenServicesArePrinted) {
+    auto r = load_text(R"([service.a]
+command = ["/x"]
+after = ["b"]
+replicas = -1
+[service.b]
+command = ["/x"]
+requires = ["c"]
+stop_timeout = 5
+[service.c]
+command = []
+after = ["a"]
+)");
+    EXPECT_FALSE(r.fleet);
+    EXPECT_THAT(
+        messages(r),
+        ElementsAre("fleet.toml:3:10: service.a.after[0]: dependency cycle: a -> b -> c -> a",
+                    "fleet.toml:4:12: service.a.replicas: expected an integer from 0 to 100000, "
+                    "got -1",
+                    "fleet.toml:8:16: service.b.stop_timeout: expected a duration such as \"10s\" "
+                    "(units ms, s, m, h), got an integer (a bare number has no unit)",
+                    "fleet.toml:10:11: service.c.command: expected a non-empty array such as "
+                    "[\"/bin/httpd\", \"-f\"], got []"));
 }
 
 TEST(LoadErrors, ReferencesToBrokenEntriesAreNotUnknown) {

@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
         len += 1;
     }
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        perror("sd_notify: socket");
+        return 1;
+    }
     for (int i = 1; i < argc; ++i) {
         if (sendto(fd, argv[i], strlen(argv[i]), 0, (struct sockaddr*)&addr, len) < 0) {
             perror("sd_notify: sendto");
