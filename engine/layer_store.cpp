@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdlib>
+#include <cstring>
 
 namespace berth {
 namespace {
@@ -140,15 +141,109 @@ fsconfig_outcome mount_with_fsconfig(std::string_view name, const std::vector<st
     return {status()};
 }
 
-// `why_not_new` says why the new mount API is not (or no longer) an option, for the error
-// when the legacy string is too long as well.
+// E2BIG when a mount(2) option string would not fit in its page.
+status check_options_size(std::size_t size) {
+    if (size > legacy_mount_options_max) {
+        return error(E2BIG, "the lowerdir option is " + std::to_string(size) +
+                                " bytes, over mount(2)'s limit of " +
+                                std::to_string(legacy_mount_options_max));
+    }
+    return {};
+}
+
+// Makes a directory the working directory of the process and puts the old one back when it
+// goes out of scope, on every path. The working directory belongs to the whole process (every
+// thread shares it): this is safe because berth is single-threaded and nothing between the
+// change and the restore resolves a relative path but the mount it is made for.
+class working_dir_change {
+public:
+    static result<working_dir_change> enter(int dir_fd, std::string_view dir_name) {
+        unique_fd saved(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!saved) {
+            return error::from_errno("open the working directory");
+        }
+        if (::fchdir(dir_fd) != 0) {
+            return error::from_errno("chdir '" + std::string(dir_name) + "'");
+        }
+        return working_dir_change(std::move(saved));
+    }
+
+    working_dir_change(working_dir_change&&) noexcept = default;
+    working_dir_change& operator=(working_dir_change&&) = delete;
+
+    ~working_dir_change() {
+        if (saved_ && ::fchdir(saved_.get()) != 0) {
+            log::get("engine")->error("restore the working directory: {}", std::strerror(errno));
+        }
+    }
+
+private:
+    explicit working_dir_change(unique_fd saved) : saved_(std::move(saved)) {}
+
+    unique_fd saved_;
+};
+
+constexpr const char* proc_fd_dir = "/proc/self/fd";
+
+// mount(2) with every layer, and the target, named by its descriptor number:
+// "lowerdir=14:13:12" on "15". overlayfs resolves each lowerdir entry during the mount call
+// like a path given to open(2), a relative one against the caller's working directory
+// (kern_path with LOOKUP_FOLLOW, in the option parser before Linux 6.5 and in the fs_context
+// one since; checked on 6.1 and 6.18); in /proc/self/fd each number is a magic link to the
+// open directory, which that lookup follows. So an entry costs a few bytes whatever its
+// path, and 500 layers, overlayfs' maximum, need about 2.5 KB of the page. The target goes by
+// descriptor too, so a relative state dir still names the right directory.
+// /proc/self/mountinfo then shows those numbers as the lowerdir option (docs/layers.md).
+status mount_by_descriptor(std::string_view name, const std::vector<std::string>& layers,
+                           const std::string& target) {
+    std::string what = subject(name) + ": mount overlay of " + std::to_string(layers.size()) +
+                       " layers by descriptor";
+    std::vector<unique_fd> dirs;
+    std::vector<int> numbers;
+    dirs.reserve(layers.size());
+    for (const auto& layer : layers) {
+        unique_fd dir(::open(layer.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!dir) {
+            return error::from_errno(what + ": layer '" + layer + "': open");
+        }
+        numbers.push_back(dir.get());
+        dirs.push_back(std::move(dir));
+    }
+    unique_fd target_dir(::open(target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!target_dir) {
+        return error::from_errno(what + ": open '" + target + "'");
+    }
+    auto options = layer_store::descriptor_options(numbers);
+    if (!options) {
+        return options.error().within(what);
+    }
+    unique_fd fd_dir(::open(proc_fd_dir, O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd_dir) {
+        return error::from_errno(what + ": open '" + std::string(proc_fd_dir) + "'");
+    }
+
+    auto cwd = working_dir_change::enter(fd_dir.get(), proc_fd_dir);
+    if (!cwd) {
+        return cwd.error().within(what);
+    }
+    std::string target_entry = std::to_string(target_dir.get());
+    if (::mount("berth-image", target_entry.c_str(), "overlay", MS_RDONLY, options->c_str()) != 0) {
+        return error::from_errno(what + " on '" + target + "'");
+    }
+    return {};
+}
+
+// mount(2): the layer paths when they fit in its option page, else the layers by descriptor.
+// Also on 6.5-6.7, which have fsconfig but no "lowerdir+": fsconfig "lowerdir" would take the
+// whole list as one string of at most fsconfig_string_max bytes, far less than mount(2)'s
+// page. `why_not_new` says why the new mount API is not (or no longer) an option, for the log.
 status mount_with_options(std::string_view name, const std::vector<std::string>& layers,
                           const std::string& target, std::string_view why_not_new) {
     auto options = layer_store::legacy_options(layers);
     if (!options) {
-        return error(E2BIG, subject(name) + ": mount overlay of " + std::to_string(layers.size()) +
-                                " layers: " + options.error().context() + ", " +
-                                std::string(why_not_new));
+        log::get("engine")->debug("image={} layers={} {}, {}: mounting by descriptor", name,
+                                  layers.size(), options.error().context(), why_not_new);
+        return mount_by_descriptor(name, layers, target);
     }
     if (::mount("berth-image", target.c_str(), "overlay", MS_RDONLY, options->c_str()) != 0) {
         return error::from_errno(subject(name) + ": mount overlay on '" + target + "'");
@@ -205,10 +300,22 @@ result<std::string> layer_store::legacy_options(const std::vector<std::string>& 
             text += c;
         }
     }
-    if (text.size() > legacy_mount_options_max) {
-        return error(E2BIG, "the lowerdir option is " + std::to_string(text.size()) +
-                                " bytes, over mount(2)'s limit of " +
-                                std::to_string(legacy_mount_options_max));
+    if (auto s = check_options_size(text.size()); !s) {
+        return s.error();
+    }
+    return text;
+}
+
+result<std::string> layer_store::descriptor_options(const std::vector<int>& fds) {
+    std::string text = "lowerdir=";
+    for (auto it = fds.rbegin(); it != fds.rend(); ++it) {
+        if (it != fds.rbegin()) {
+            text += ':';
+        }
+        text += std::to_string(*it);
+    }
+    if (auto s = check_options_size(text.size()); !s) {
+        return s.error();
     }
     return text;
 }

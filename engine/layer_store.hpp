@@ -5,7 +5,8 @@
 // <state_dir>/images/<name>, and returns the path every container of the image uses as its
 // single lowerdir; containers add their own upper/work (the shim's job), so page cache and
 // dentries of the layers are shared. A one-layer image needs no mount: its layer directory is
-// returned as it is. See docs/layers.md.
+// returned as it is. A stack too long for mount(2)'s option page is mounted with its layers
+// given by descriptor (mount_by_descriptor in layer_store.cpp). See docs/layers.md.
 #pragma once
 
 #include "engine/result.hpp"
@@ -32,8 +33,10 @@ class layer_store {
 public:
     // How image overlays are mounted. automatic: the new mount API with one "lowerdir+" per
     // layer (Linux 6.8; layer paths over 255 bytes passed by descriptor, Linux 6.13) when the
-    // kernel has it, otherwise the legacy option string. legacy_only forces mount(2), so that
-    // tests reach that path on new kernels too.
+    // kernel has it, otherwise mount(2): the legacy option string of layer paths when it fits
+    // in legacy_mount_options_max, else the layers by descriptor (descriptor_options), which
+    // fits any stack overlayfs accepts. legacy_only forces mount(2), so that tests reach that
+    // path on new kernels too.
     enum class mount_api { automatic, legacy_only };
 
     explicit layer_store(std::string state_dir, mount_api api = mount_api::automatic);
@@ -70,8 +73,16 @@ public:
 
     // The legacy mount(2) option string for a stack given bottom first:
     // "lowerdir=<top>:...:<bottom>" (overlayfs lists the top-most layer first), with '\', ':'
-    // and ',' in paths escaped by a backslash. E2BIG past legacy_mount_options_max.
+    // and ',' in paths escaped by a backslash. E2BIG past legacy_mount_options_max (about 44
+    // layers of <root>/layers/sha256/<64 hex>); the store then mounts by descriptor.
     static result<std::string> legacy_options(const std::vector<std::string>& layers);
+
+    // The mount(2) option string for layer directories open as `fds` (bottom first, like the
+    // layers): "lowerdir=<top fd>:...:<bottom fd>", entries overlayfs resolves relative to the
+    // working directory, which is /proc/self/fd while the store mounts. A few bytes a layer:
+    // 500 layers fit unless their numbers reach eight digits. E2BIG past
+    // legacy_mount_options_max.
+    static result<std::string> descriptor_options(const std::vector<int>& fds);
 
 private:
     struct image {

@@ -47,6 +47,34 @@ TEST(layer_store_options, stops_at_the_one_page_limit_of_mount2) {
               "the lowerdir option is 4096 bytes, over mount(2)'s limit of 4095");
 }
 
+TEST(layer_store_options, lists_descriptors_top_most_first) {
+    auto options = layer_store::descriptor_options({10, 11, 12});
+    ASSERT_TRUE(options.has_value());
+    EXPECT_EQ(options.value(), "lowerdir=12:11:10");
+}
+
+TEST(layer_store_options, descriptors_of_500_layers_fit_in_one_page) {
+    // Four-digit numbers, as a process with a thousand descriptors open would get.
+    std::vector<int> fds;
+    for (int i = 0; i < static_cast<int>(overlay_max_layers); ++i) {
+        fds.push_back(1000 + i);
+    }
+    auto options = layer_store::descriptor_options(fds);
+    ASSERT_TRUE(options.has_value()) << options.error().message();
+    EXPECT_EQ(options->size(), 9u + 500 * 5 - 1);
+    EXPECT_EQ(options->substr(0, 19), "lowerdir=1499:1498:");
+    EXPECT_EQ(options->substr(options->size() - 5), ":1000");
+}
+
+TEST(layer_store_options, descriptors_stop_at_the_one_page_limit_of_mount2) {
+    std::vector<int> fds(500, 10000000); // eight digits: 9 + 500 * 9 - 1 = 4508 bytes
+    auto options = layer_store::descriptor_options(fds);
+    ASSERT_FALSE(options.has_value());
+    EXPECT_EQ(options.error().code(), E2BIG);
+    EXPECT_EQ(options.error().context(),
+              "the lowerdir option is 4508 bytes, over mount(2)'s limit of 4095");
+}
+
 class layer_store_unit : public ::testing::Test {
 protected:
     void SetUp() override {
