@@ -1,5 +1,5 @@
 // What the control API and berthctl can see and steer: the interface the running fleet
-// (supervisor.cpp) implements, kept free of HTTP and JSON so both sides test alone.
+// (fleet_runner.cpp) implements, kept free of HTTP and JSON so both sides test alone.
 #pragma once
 
 #include "engine/result.hpp"

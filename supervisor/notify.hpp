@@ -1,5 +1,7 @@
-// The sd_notify protocol's receiving end: one datagram socket for the whole fleet, in the
-// abstract namespace, whose senders are told apart by the kernel-checked credentials.
+// The sd_notify protocol's receiving end: one datagram socket per replica, in the abstract
+// namespace ("berth-<berth pid>-<service>-<index>", service.cpp), so the socket a message
+// arrives on says which replica sent it; each message also comes with the sender's pid, from
+// the kernel-checked credentials (SO_PASSCRED).
 #pragma once
 
 #include "engine/result.hpp"
