@@ -26,10 +26,6 @@ bool has_overlayfs() {
     return slurp("/proc/filesystems").find("\toverlay\n") != std::string::npos;
 }
 
-bool has_program(const char* name) {
-    return sh(std::string("command -v ") + name + " >/dev/null") == 0;
-}
-
 // umoci builds an OCI layout from a busybox rootfs in two layers; skopeo copies it into an
 // OCI archive (tar) and a docker-archive. The second layer deletes a file, replaces a
 // directory's content, turns a directory into a file and a file into a directory.
@@ -409,8 +405,10 @@ protected:
         import_small(s);
         before_ = snapshot(store_root_);
     }
-    void expect_unchanged() { EXPECT_EQ(snapshot(store_root_), before_); }
-    std::vector<std::string> before_;
+    void expect_unchanged() {
+        EXPECT_EQ(listing_diff(snapshot(store_root_), before_), "") << "the store is unchanged";
+    }
+    std::map<std::string, std::string> before_;
 };
 
 TEST_F(image_fault, a_corrupted_blob_is_a_digest_mismatch) {
@@ -439,6 +437,78 @@ TEST_F(image_fault, a_corrupted_blob_is_a_digest_mismatch) {
     EXPECT_TRUE(text.find("digest mismatch") != std::string::npos ||
                 text.find("decompress") != std::string::npos)
         << text;
+    expect_unchanged();
+}
+
+// The top layer's blob gzip'd again at another level: the same tar inside, so the same
+// diff_id, but other compressed bytes. A gzip FNAME field pads it to the size the manifest
+// gives, so that only the blob's sha256 can tell, and the error must say just that.
+TEST_F(image_fault, a_layer_gzipped_again_at_another_level_fails_the_blob_digest) {
+    need_tools();
+    fs::path copy = base_ / ("regzip-" + std::to_string(counter_));
+    fs::copy(base_ / "oci", copy, fs::copy_options::recursive);
+    // The gzip'd blobs are the two layers; the smaller one is layer 2 (busybox is layer 1).
+    fs::path blob;
+    for (const auto& e : fs::directory_iterator(copy / "blobs/sha256")) {
+        bool gzip = slurp(e.path()).starts_with("\x1f\x8b");
+        if (gzip && (blob.empty() || fs::file_size(e) < fs::file_size(blob))) {
+            blob = e.path();
+        }
+    }
+    ASSERT_FALSE(blob.empty());
+    std::string original = slurp(blob);
+    fs::path again = copy.string() + "-9.gz";
+    ASSERT_EQ(sh("zcat " + blob.string() + " | gzip -9 -n >" + again.string()), 0);
+    std::string regzipped = slurp(again);
+    ASSERT_EQ(regzipped[3], '\0') << "gzip -n writes no optional header fields";
+    ASSERT_LT(regzipped.size(), original.size()) << "zlib -9 packs tighter than umoci's level";
+    regzipped[3] = 0x08; // FLG.FNAME: a NUL-terminated name follows the 10-byte header
+    regzipped.insert(10, std::string(original.size() - regzipped.size() - 1, 'n') + '\0');
+    ASSERT_EQ(regzipped.size(), original.size());
+    put(again, regzipped);
+    ASSERT_EQ(sh("cmp -s <(zcat " + blob.string() + ") <(zcat " + again.string() + ")"), 0)
+        << "the same tar, so the same diff_id";
+    ASSERT_NE(sha256::of(regzipped), sha256::of(original));
+    fs::rename(again, blob);
+
+    auto s = store();
+    auto image = s.import(copy.string(), {});
+    ASSERT_FALSE(image);
+    std::string hex = blob.filename().string();
+    EXPECT_EQ(image.error().message(),
+              "image archive '" + copy.string() + "': layer 2 of 2 ('blobs/sha256/" + hex +
+                  "'): digest mismatch: the blob's sha256 is " + sha256::of(regzipped) +
+                  ", the manifest says sha256:" + hex + ": Invalid argument");
+    expect_unchanged();
+}
+
+// One character of the manifest changed and its size kept, so that the descriptor's size
+// check passes: the manifest's sha256 must catch it.
+TEST_F(image_fault, a_manifest_changed_at_the_same_size_fails_its_digest) {
+    need_tools();
+    fs::path copy = base_ / ("manifest-" + std::to_string(counter_));
+    fs::copy(base_ / "oci", copy, fs::copy_options::recursive);
+    std::string index = slurp(copy / "index.json");
+    auto at = index.find("\"digest\":\"sha256:");
+    ASSERT_NE(at, std::string::npos) << index;
+    std::string hex = index.substr(at + 17, 64);
+    fs::path manifest = copy / "blobs/sha256" / hex;
+    std::string text = slurp(manifest);
+    // A hex digit of the config's digest, inside its string.
+    auto config = text.find("\"config\":{");
+    ASSERT_NE(config, std::string::npos) << text;
+    auto digit = text.find("sha256:", config) + 7;
+    text[digit] = text[digit] == '0' ? '1' : '0';
+    ASSERT_EQ(text.size(), fs::file_size(manifest));
+    put(manifest, text);
+
+    auto s = store();
+    auto image = s.import(copy.string(), {});
+    ASSERT_FALSE(image);
+    EXPECT_EQ(image.error().message(),
+              "image archive '" + copy.string() + "': 'blobs/sha256/" + hex +
+                  "': digest mismatch: the file's sha256 is " + sha256::of(text) +
+                  ", the archive names it sha256:" + hex + ": Invalid argument");
     expect_unchanged();
 }
 
@@ -564,12 +634,12 @@ TEST_F(image_fault, a_full_disk_leaves_nothing_behind) {
     EXPECT_EQ(image.error().code(), ENOSPC) << image.error().message();
     EXPECT_NE(image.error().message().find("write: No space left on device"), std::string::npos)
         << image.error().message();
-    EXPECT_EQ(snapshot(root), before);
+    EXPECT_EQ(listing_diff(snapshot(root), before), "") << "the store is unchanged";
     EXPECT_TRUE(s.find("small:1"));
 }
 
-// 120 layers: more than the legacy mount(2) option string can carry, mounted through the
-// layer store's fsconfig path on kernels that have "lowerdir+" (6.8).
+// 120 layers: more than mount(2)'s option string of layer paths can carry, mounted through the
+// layer store's fsconfig path on kernels that have "lowerdir+" (6.8), by descriptor otherwise.
 TEST_F(image_host, a_120_layer_image_mounts_through_the_layer_store) {
     constexpr int count = 120;
     fs::path dir = base_ / ("tall-" + std::to_string(counter_));

@@ -40,6 +40,11 @@ inline int sh(const std::string& script) {
     return std::system(("bash -c '" + script + "'").c_str());
 }
 
+// Whether `name` is a program on PATH (umoci, skopeo, python3 for the image tests).
+inline bool has_program(const std::string& name) {
+    return sh("command -v " + name + " >/dev/null") == 0;
+}
+
 // One tar entry for tar_writer.
 struct tar_entry {
     std::string name;
@@ -220,16 +225,45 @@ inline std::string listing_diff(const std::map<std::string, std::string>& got,
     return out;
 }
 
-// Every path below root with its kind: to check that a failed import changed nothing.
-inline std::vector<std::string> snapshot(const fs::path& root) {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(root, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        out.push_back(it->path().lexically_relative(root).string() +
-                      (it->is_directory(ec) ? "/" : ""));
+// The xattrs of `path` that listing() leaves out (all but user.*: trusted.overlay.opaque on
+// a layer's directories, security.capability, ...), values in hex, sorted by name.
+inline std::string other_xattrs(const fs::path& path) {
+    char names[65536];
+    ssize_t n = ::llistxattr(path.c_str(), names, sizeof names);
+    std::vector<std::string> other;
+    for (ssize_t at = 0; at < n; at += static_cast<ssize_t>(std::strlen(names + at)) + 1) {
+        if (std::string(names + at).rfind("user.", 0) != 0) {
+            other.emplace_back(names + at);
+        }
     }
-    std::sort(out.begin(), out.end());
+    std::sort(other.begin(), other.end());
+    std::string out;
+    for (const auto& name : other) {
+        unsigned char value[65536];
+        ssize_t v = ::lgetxattr(path.c_str(), name.c_str(), value, sizeof value);
+        out += " " + name + "=";
+        for (ssize_t i = 0; i < v; ++i) {
+            constexpr char digits[] = "0123456789abcdef";
+            out += digits[value[i] >> 4];
+            out += digits[value[i] & 15];
+        }
+    }
+    return out;
+}
+
+// Every entry below root as listing() describes it (kind, mode, owner; size, sha256 and mtime
+// of regular files; link targets, device numbers) plus all its other xattrs: to check that a
+// failed import changed nothing, byte for byte. Empty when root does not exist. Compare two
+// with listing_diff() for a readable difference.
+inline std::map<std::string, std::string> snapshot(const fs::path& root) {
+    std::error_code ec;
+    if (!fs::exists(root, ec)) {
+        return {};
+    }
+    auto out = listing(root);
+    for (auto& [path, what] : out) {
+        what += other_xattrs(root / path);
+    }
     return out;
 }
 
