@@ -101,6 +101,7 @@ status container::start(const container_launch& launch, callbacks cbs) noexcept 
         req.stdout_fd = output_pipe->write.get();
         req.stderr_fd = output_pipe->write.get();
         req.fd3 = status_pipe->write.get();
+        spawn_called_ = std::chrono::steady_clock::now();
         auto child = spawn_.spawn(req);
         if (!child) {
             return child.error();
@@ -226,7 +227,14 @@ void container::finish(const exit_info& info) noexcept {
     }
     log_.reset();
     pid_ = -1;
-    container_exit out{info, setup_failure_, false};
+    container_exit out{info, setup_failure_, false, std::nullopt};
+    if (info.lifetime) {
+        // The kernel stamps the child's start (CLOCK_MONOTONIC, as steady_clock) during
+        // clone3, after spawn_called_: the exit was at or after this time.
+        auto exited = spawn_called_ + *info.lifetime;
+        out.reap_latency =
+            std::max(std::chrono::steady_clock::duration::zero(), info.reaped - exited);
+    }
     if (cbs_.on_exit) {
         auto on_exit = std::move(cbs_.on_exit);
         cbs_ = {};

@@ -36,6 +36,10 @@ struct container_exit {
     exit_info process;
     std::optional<berth::error> setup_failure;
     bool oom_killed = false; // filled in by whoever owns the cgroup (memory.events)
+    // From the process's exit to berth's waitid, when its lifetime is known (the reaper's
+    // exit_clock): an upper bound, high by the few microseconds clone3 takes before the
+    // kernel stamps the child's start.
+    std::optional<std::chrono::steady_clock::duration> reap_latency;
 
     std::string describe() const;
 };
@@ -73,6 +77,7 @@ private:
     std::string name_;
     pid_t pid_ = -1;
     std::chrono::steady_clock::time_point started_;
+    std::chrono::steady_clock::time_point spawn_called_; // just before clone3
     std::optional<boost::asio::posix::stream_descriptor> status_;
     std::optional<boost::asio::posix::stream_descriptor> output_;
     std::optional<log_file> log_;

@@ -1,6 +1,7 @@
 // pidfd waits on the loop, waitid(P_PIDFD) collection, and orphan reaping for PID 1.
 #include "engine/reaper.hpp"
 
+#include "engine/exit_clock.hpp"
 #include "engine/log.hpp"
 
 #include <signal.h>
@@ -37,6 +38,9 @@ bool reaper::watch(pid_t pid, unique_fd pidfd, exit_handler on_exit) noexcept {
             entry{boost::asio::posix::stream_descriptor(io_, pidfd.get()), std::move(on_exit)});
         pidfd.release();
         auto& ref = *e;
+        if (clock_ != nullptr) {
+            clock_->expect(pid);
+        }
         entries_[pid] = std::move(e);
         arm(pid, ref);
         return true;
@@ -100,7 +104,11 @@ void reaper::deliver(pid_t pid, const siginfo_t& info) noexcept {
     auto handler = std::move(it->second->on_exit);
     entries_.erase(it);
     try {
-        handler(decode_exit(info));
+        exit_info decoded = decode_exit(info);
+        if (clock_ != nullptr) {
+            decoded.lifetime = clock_->take(pid);
+        }
+        handler(decoded);
     } catch (const std::exception& e) {
         log::get("engine")->error("pid {}: exit handler: {}", pid, e.what());
     }

@@ -14,9 +14,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 namespace berth {
+
+class exit_clock;
 
 // How a process ended, decoded from waitid's siginfo.
 struct exit_info {
@@ -24,6 +27,9 @@ struct exit_info {
     int code = 0;          // exit code, or the signal number when signaled
     bool core_dumped = false;
     std::chrono::steady_clock::time_point reaped; // when berth collected the status
+    // From fork to exit, by the kernel's exit record, when the reaper has an exit_clock and
+    // the record came (exit_clock.hpp).
+    std::optional<std::chrono::microseconds> lifetime;
 };
 
 exit_info decode_exit(const siginfo_t& info) noexcept;
@@ -33,6 +39,10 @@ public:
     using exit_handler = std::function<void(const exit_info&)>;
 
     explicit reaper(boost::asio::io_context& io) : io_(io) {}
+
+    // Asks `clock` (which must outlive the reaper's use of it) for the lifetime of every
+    // process watched from now on; nullptr stops that.
+    void use_exit_clock(exit_clock* clock) noexcept { clock_ = clock; }
 
     // Takes the pidfd and calls on_exit once, on the loop, when the process has been reaped.
     // Returns false (and calls nothing) if the loop cannot watch the fd.
@@ -64,6 +74,7 @@ private:
     void deliver(pid_t pid, const siginfo_t& info) noexcept;
 
     boost::asio::io_context& io_;
+    exit_clock* clock_ = nullptr;
     std::unordered_map<pid_t, std::unique_ptr<entry>> entries_;
     std::uint64_t orphans_reaped_ = 0;
 };

@@ -359,6 +359,12 @@ void fleet_runner::open_metrics() {
             return;
         }
         metrics_server_ = std::move(*srv);
+        if (auto clock = exit_clock::open(io_); clock) {
+            exit_clock_ = std::move(*clock);
+            reaper_.use_exit_clock(exit_clock_.get());
+        } else {
+            logger()->info("exit-to-reaped latency not measured: {}", clock.error().message());
+        }
         logger()->info("metrics endpoint http://{}/metrics",
                        config::format_listen_address(
                            config::listen_address{listen->host, metrics_server_->local_port()}));
@@ -383,6 +389,8 @@ void fleet_runner::close_metrics() noexcept {
     if (collector_) {
         collector_->stop();
     }
+    reaper_.use_exit_clock(nullptr);
+    exit_clock_.reset();
     if (metrics_server_) {
         metrics_server_->close();
     }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config/fleet.hpp"
+#include "engine/exit_clock.hpp"
 #include "engine/http_server.hpp"
 #include "engine/layer_store.hpp"
 #include "engine/signals.hpp"
@@ -91,6 +92,8 @@ private:
     std::unique_ptr<metrics::collector> collector_;
     std::unique_ptr<metrics::endpoint> endpoint_;
     std::unique_ptr<http::server> metrics_server_;
+    // With the metrics, when the kernel allows: exit times for the reap-latency histogram.
+    std::unique_ptr<exit_clock> exit_clock_;
     std::optional<cgroup::tree> tree_;
     std::optional<layer_store> layers_;
     std::optional<image_store> images_;   // <storage_dir>: imported (ref) images

@@ -93,8 +93,8 @@ void exited(metrics::registry* reg, const replica_runtime& r, const container_ex
     auto reason = seen.oom_killed         ? metrics::exit_reason::oom
                   : seen.process.signaled ? metrics::exit_reason::signal
                                           : metrics::exit_reason::code;
-    // The exit's own time is not known (the pidfd only says it happened), so no reap latency.
-    reg->container_exited(r.owner.name(), reason);
+    // reap_latency is known when the fleet has an exit clock (docs/metrics.md).
+    reg->container_exited(r.owner.name(), reason, seen.reap_latency);
 }
 
 } // namespace berth::replica_metrics
