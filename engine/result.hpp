@@ -4,9 +4,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
-#include <optional>
 
 namespace berth {
 
@@ -48,8 +48,7 @@ private:
 
 // A value of type T or an error. Deliberately small: has_value, value, error, and
 // within() to add context while passing a failure up.
-template <typename T>
-class [[nodiscard]] result {
+template <typename T> class [[nodiscard]] result {
 public:
     result(T value) : value_(std::move(value)) {}
     result(berth::error err) : error_(std::move(err)) {}
@@ -82,8 +81,7 @@ private:
 };
 
 // A result with no value: success or an error.
-template <>
-class [[nodiscard]] result<void> {
+template <> class [[nodiscard]] result<void> {
 public:
     result() = default;
     result(berth::error err) : err_(std::move(err)), failed_(true) {}

@@ -75,8 +75,7 @@ std::optional<int> parse(const std::vector<std::string>& args, options& opt) {
             opt.command = a;
             if (a == "image" || a == "volume") {
                 // The storage commands parse their own words, options included.
-                opt.operands.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1,
-                                    args.end());
+                opt.operands.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
                 return std::nullopt;
             }
         } else {
