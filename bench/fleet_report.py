@@ -1,7 +1,7 @@
 """bench/fleet's report: the ratio table (text and Markdown), raw JSON, and the gnuplot PNG.
 
 Every figure of a run is divided by the floor's figure at the same N, measured in the same
-run (the machine drifts between runs; see PERF-NOTES.md). Where the floor's figure is about
+run (the machine drifts between runs). Where the floor's figure is about
 zero (resident manager memory, idle CPU) the ratio means nothing and is printed as "-".
 """
 
@@ -143,6 +143,7 @@ def render(results, notes, meta):
         text += ["", "not measured / notes:"] + [f"  {s}" for s in skipped]
     md = [f"# Fleet load benchmark: one run", "",
           f"Command: `{meta['command']}`  ", f"Machine: {meta['machine']}  ",
+          f"Source: {meta.get('source', 'unknown')}  ",
           f"Date: {meta['date']}, total wall time {meta['wall']:.0f} s", "",
           "Every ratio is to the floor (raw clone3 + namespaces + exec into a pre-made cgroup) "
           "measured at the same N in the same run. `crun x2` = 2 parallel launchers, `x1` = "
