@@ -80,6 +80,34 @@ std::optional<double> sample(const std::string& exposition, const std::string& s
     return std::nullopt;
 }
 
+// promtool (Debian package prometheus), or "" when it is not installed.
+std::string promtool_path() {
+    for (const char* p : {"/usr/bin/promtool", "/usr/local/bin/promtool"}) {
+        if (::access(p, X_OK) == 0) {
+            return p;
+        }
+    }
+    return {};
+}
+
+// What `promtool check metrics` made of an exposition (given through a file in `dir`): its
+// exit status (-1 when it did not exit normally) and everything it printed.
+struct promtool_verdict {
+    int status = -1;
+    std::string said;
+};
+
+promtool_verdict promtool_check(const std::string& promtool, const std::string& exposition,
+                                const fs::path& dir) {
+    auto input = dir / "scrape.txt";
+    std::ofstream(input) << exposition;
+    auto report = dir / "promtool.txt";
+    std::string cmd =
+        promtool + " check metrics < '" + input.string() + "' > '" + report.string() + "' 2>&1";
+    int rc = std::system(cmd.c_str());
+    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(report)};
+}
+
 class run_host_test : public berth::test::fleet_process_test {
 protected:
     run_host_test() { prefix_ = "run"; }
@@ -624,6 +652,16 @@ namespaces = ["mount"]
 
     EXPECT_EQ(stop_berth(), 0) << berth_log();
     EXPECT_FALSE(fs::exists(cgroot_)) << "the cgroup subtree is left";
+
+    // The real scrape through Prometheus' own linter (naming, units, types, HELP).
+    auto promtool = promtool_path();
+    if (promtool.empty()) {
+        GTEST_SKIP() << "needs /usr/bin/promtool (Debian package prometheus) for `promtool "
+                        "check metrics` on the scrape; everything above was checked";
+    }
+    auto verdict = promtool_check(promtool, body, base_);
+    EXPECT_EQ(verdict.status, 0) << "promtool check metrics:\n" << verdict.said;
+    EXPECT_EQ(verdict.said, "") << "promtool reported lint problems";
 }
 
 // A metrics address berth cannot listen on is an error in the log, not the end of the fleet.
