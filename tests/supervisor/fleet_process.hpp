@@ -10,12 +10,16 @@
 
 #include "engine/cgroup.hpp"
 #include "engine/mountinfo.hpp"
+#include "engine/unique_fd.hpp"
 #include "tests/engine/image_test_util.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +32,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -43,6 +49,44 @@ inline std::size_t count_of(const std::string& text, const std::string& word) {
         ++n;
     }
     return n;
+}
+
+// GET `path` from 127.0.0.1:port over HTTP/1.1 with "Connection: close": the whole response
+// (status line, headers, body), or "" when it could not connect.
+inline std::string http_get(std::uint16_t port, const std::string& path) {
+    berth::unique_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    timeval tv{5, 0};
+    ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        return "";
+    }
+    std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (::send(s.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+        return "";
+    }
+    std::string out;
+    char buf[65536];
+    for (ssize_t n; (n = ::recv(s.get(), buf, sizeof buf, 0)) > 0;) {
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+}
+
+// The value of the sample `series` (name and labels exactly as exposed) in an exposition, or
+// nullopt when that series is absent.
+inline std::optional<double> sample(const std::string& exposition, const std::string& series) {
+    std::istringstream in(exposition);
+    for (std::string line; std::getline(in, line);) {
+        if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+            line[series.size()] == ' ') {
+            return std::stod(line.substr(series.size() + 1));
+        }
+    }
+    return std::nullopt;
 }
 
 class fleet_process_test : public ::testing::Test {
@@ -224,6 +268,36 @@ protected:
         const char* v = std::getenv("BERTH_TEST_AS_PID1");
         return v != nullptr && std::string(v) == "1";
     }();
+    // The port berth logged for its metrics endpoint (metrics_listen = "127.0.0.1:0"), 0 if it
+    // logged none in time.
+    std::uint16_t metrics_port() {
+        const std::string prefix = "metrics endpoint http://127.0.0.1:";
+        if (!wait_for_log(prefix)) {
+            return 0;
+        }
+        auto log = berth_log();
+        return static_cast<std::uint16_t>(std::stoi(log.substr(log.find(prefix) + prefix.size())));
+    }
+
+    // Scrapes /metrics until `done` holds for the exposition (bounded); returns the last one.
+    // berth's collector reads the cgroups in cycles 10 s apart (docs/metrics.md; the fleet
+    // file cannot shorten that), so a new container's series take up to a cycle to appear.
+    std::string scrape_until(std::uint16_t port,
+                             const std::function<bool(const std::string&)>& done,
+                             std::chrono::seconds limit = std::chrono::seconds(40)) {
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        std::string body;
+        while (true) {
+            auto response = http_get(port, "/metrics");
+            auto split = response.find("\r\n\r\n");
+            body = split == std::string::npos ? "" : response.substr(split + 4);
+            if (done(body) || std::chrono::steady_clock::now() >= deadline) {
+                return body;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+
     int stop_status_ = -1;
     fs::path base_;
     fs::path storage_;

@@ -30,55 +30,9 @@ using namespace std::chrono_literals;
 namespace {
 
 using berth::test::count_of;
+using berth::test::http_get;
+using berth::test::sample;
 using berth::test::slurp;
-
-// An open socket, closed at scope exit.
-struct socket_fd {
-    int fd = -1;
-    ~socket_fd() {
-        if (fd >= 0) {
-            ::close(fd);
-        }
-    }
-};
-
-// GET `path` from 127.0.0.1:port over HTTP/1.1 with "Connection: close": the whole response
-// (status line, headers, body), or "" when it could not connect.
-std::string http_get(std::uint16_t port, const std::string& path) {
-    socket_fd s{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-    timeval tv{5, 0};
-    ::setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        return "";
-    }
-    std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if (::send(s.fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-        return "";
-    }
-    std::string out;
-    char buf[65536];
-    for (ssize_t n; (n = ::recv(s.fd, buf, sizeof buf, 0)) > 0;) {
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-    return out;
-}
-
-// The value of the sample `series` (name and labels exactly as exposed) in an exposition, or
-// nullopt when that series is absent.
-std::optional<double> sample(const std::string& exposition, const std::string& series) {
-    std::istringstream in(exposition);
-    for (std::string line; std::getline(in, line);) {
-        if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
-            line[series.size()] == ' ') {
-            return std::stod(line.substr(series.size() + 1));
-        }
-    }
-    return std::nullopt;
-}
 
 // promtool (Debian package prometheus), or "" when it is not installed.
 std::string promtool_path() {
@@ -116,35 +70,6 @@ protected:
         fleet_process_test::SetUp();
         if (!IsSkipped()) {
             ASSERT_TRUE(fs::exists(busybox_layer()));
-        }
-    }
-
-    // The port berth logged for its metrics endpoint (metrics_listen = "127.0.0.1:0"), 0 if it
-    // logged none within the limit.
-    std::uint16_t metrics_port() {
-        const std::string prefix = "metrics endpoint http://127.0.0.1:";
-        if (!wait_for_log(prefix)) {
-            return 0;
-        }
-        auto log = berth_log();
-        return static_cast<std::uint16_t>(std::stoi(log.substr(log.find(prefix) + prefix.size())));
-    }
-
-    // Scrapes /metrics until `done` holds for the exposition (bounded: the collector reads the
-    // cgroups once per 10 s cycle); returns the last exposition either way.
-    std::string scrape_until(std::uint16_t port,
-                             const std::function<bool(const std::string&)>& done,
-                             std::chrono::seconds limit = 30s) {
-        auto deadline = std::chrono::steady_clock::now() + limit;
-        std::string body;
-        while (true) {
-            auto response = http_get(port, "/metrics");
-            auto split = response.find("\r\n\r\n");
-            body = split == std::string::npos ? "" : response.substr(split + 4);
-            if (done(body) || std::chrono::steady_clock::now() >= deadline) {
-                return body;
-            }
-            std::this_thread::sleep_for(100ms);
         }
     }
 };
@@ -666,14 +591,14 @@ namespaces = ["mount"]
 
 // A metrics address berth cannot listen on is an error in the log, not the end of the fleet.
 TEST_F(run_host_test, a_metrics_address_in_use_is_logged_and_the_fleet_runs_without_it) {
-    socket_fd taken{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    berth::unique_fd taken(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(taken.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ASSERT_EQ(::listen(taken.fd, 1), 0);
+    ASSERT_EQ(::bind(taken.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(taken.get(), 1), 0);
     socklen_t len = sizeof addr;
-    ASSERT_EQ(::getsockname(taken.fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    ASSERT_EQ(::getsockname(taken.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
     auto where = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
 
     start_berth(write_fleet(R"(
