@@ -145,23 +145,12 @@ void service_table::render(entry& e) const {
 }
 
 void service_table::append_text(std::string& out) const {
-    text_cursor at;
-    text::piece_budget unlimited;
-    append_text(out, at, unlimited);
-}
-
-bool service_table::append_text(std::string& out, text_cursor& at,
-                                text::piece_budget& budget) const {
-    auto lines_of = [](const entry& e) { return &e.lines; };
-    return text::append_families_from(out, service_families, services_, lines_of, at, budget);
-}
-
-std::size_t service_table::text_size() const noexcept {
-    std::size_t n = 0;
+    std::vector<const text::segments<service_family_count>*> lines;
+    lines.reserve(services_.size());
     for (const auto& [name, e] : services_) {
-        n += e.lines.size();
+        lines.push_back(&e.lines);
     }
-    return n;
+    text::append_families<service_family_count>(out, service_families, lines);
 }
 
 } // namespace berth::metrics
