@@ -44,13 +44,7 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 using testing::fake_cgroup;
 
-registry::options states() {
-    registry::options o;
-    o.replica_states = {"waiting",  "starting", "running", "ready",
-                        "stopping", "backoff",  "exited",  "failed"};
-    o.running_states = {"running", "ready", "stopping"};
-    return o;
-}
+using testing::states;
 
 // ---- blocking clients, every wait bounded -----------------------------------------------
 

@@ -21,13 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::fake_cgroup;
 
-registry::options states() {
-    registry::options o;
-    o.replica_states = {"waiting",  "starting", "running", "ready",
-                        "stopping", "backoff",  "exited",  "failed"};
-    o.running_states = {"running", "ready", "stopping"};
-    return o;
-}
+using testing::states;
 
 http::request request(std::string method, std::string target) {
     http::request r;

@@ -2,6 +2,7 @@
 // cgroup directories (plain files in a temp dir, which the engine's readers accept).
 #pragma once
 
+#include "metrics/registry.hpp"
 #include "tests/common/temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -22,6 +23,16 @@
 #include <vector>
 
 namespace berth::metrics::testing {
+
+// Registry options with berth's replica states and the ones that count as running, as the
+// supervisor sets them up (fleet_runner::open_metrics).
+inline registry::options states() {
+    registry::options o;
+    o.replica_states = {"waiting",  "starting", "running", "ready",
+                        "stopping", "backoff",  "exited",  "failed"};
+    o.running_states = {"running", "ready", "stopping"};
+    return o;
+}
 
 struct sample {
     std::string name;
