@@ -1,5 +1,5 @@
-// HTTP/1.1 on the loop: accept, parse with Beast under limits, call the handler, write, then
-// keep the connection for the next request or close it.
+// HTTP/1.1 on the loop: accept, parse with Beast under limits, call the handler, write its
+// answer (at once or when it comes), then keep the connection for the next request or close it.
 #include "engine/http_server.hpp"
 
 #include "engine/log.hpp"
@@ -17,9 +17,11 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
+#include <cstring>
 #include <list>
-#include <sstream>
 #include <type_traits>
 
 namespace berth::http {
@@ -39,6 +41,10 @@ std::shared_ptr<spdlog::logger> logger() {
 // read the error response.
 constexpr std::size_t linger_discard_bytes = 1 << 20;
 
+// The least one write of a response sends (when the body is larger), however many responses
+// share limits::max_write_bytes: below it, the writes' fixed costs would dominate.
+constexpr std::size_t min_write_bytes = 64 << 10;
+
 // `text` inside a JSON string: quotes, backslashes and control bytes cannot occur in the
 // fixed messages this file writes, but Beast's error texts pass through here too.
 std::string json_error(std::string_view text) {
@@ -55,17 +61,59 @@ std::string json_error(std::string_view text) {
     return out;
 }
 
+// A header value as sent: control bytes (CR, LF above all) would end the field or the head.
+const std::string& field_value(const std::string& value) {
+    for (const char c : value) {
+        if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
+            throw std::invalid_argument("a header field value holds a control byte");
+        }
+    }
+    return value;
+}
+
+// The status line and header fields of r with a body of `length` bytes; throws
+// std::invalid_argument for what HTTP forbids: a status outside 100..599, a body on a status
+// that has none (1xx, 204, 304), a bad field name or value.
+std::string response_head(const response& r, std::size_t length, unsigned version,
+                          bool keep_alive) {
+    if (r.status < 100 || r.status > 599) {
+        throw std::invalid_argument("status " + std::to_string(r.status));
+    }
+    const bool bodiless = r.status < 200 || r.status == 204 || r.status == 304;
+    if (bodiless && length > 0) {
+        throw std::invalid_argument("status " + std::to_string(r.status) + " with a body");
+    }
+    std::string head = version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    head += std::to_string(r.status);
+    head += ' ';
+    head += bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
+    head += "\r\nServer: berth\r\nContent-Type: ";
+    head += field_value(r.content_type);
+    if (!bodiless) {
+        head += "\r\nContent-Length: ";
+        head += std::to_string(length);
+    }
+    if (keep_alive != (version != 10)) {
+        head += keep_alive ? "\r\nConnection: keep-alive" : "\r\nConnection: close";
+    }
+    for (const auto& [name, value] : r.fields) {
+        const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c);
+        });
+        if (!token) {
+            throw std::invalid_argument("header field name '" + name + "'");
+        }
+        head += "\r\n" + name + ": " + field_value(value);
+    }
+    head += "\r\n\r\n";
+    return head;
+}
+
 // A complete response as bytes, for the refusal written without waiting (see refuse).
 std::string serialized(unsigned status, std::string_view message) {
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
-    res.set(bhttp::field::server, "berth");
-    res.set(bhttp::field::content_type, "application/json");
-    res.keep_alive(false);
-    res.body() = json_error(message);
-    res.prepare_payload();
-    std::ostringstream out;
-    out << res;
-    return out.str();
+    const std::string body = json_error(message);
+    return response_head(response{status, "application/json", {}, {}, {}}, body.size(), 11, false) +
+           body;
 }
 
 void set_cloexec(int fd) noexcept {
@@ -92,6 +140,27 @@ template <typename Socket> void cancel_and_shut(Socket& s) noexcept {
 
 } // namespace
 
+// The request a connection waits to answer (see responder): the first answer goes to the
+// connection, later ones are dropped; an unanswered slot answers 500 when it goes.
+class reply_slot {
+public:
+    virtual ~reply_slot() = default;
+
+    // `shared`, when set, is the body instead of r.body.
+    void answer(response r, std::shared_ptr<const std::string> shared = {}) noexcept {
+        if (!answered_) {
+            answered_ = true;
+            deliver(std::move(r), std::move(shared));
+        }
+    }
+    bool answered() const noexcept { return answered_; }
+
+protected:
+    virtual void deliver(response r, std::shared_ptr<const std::string> shared) noexcept = 0;
+
+    bool answered_ = false;
+};
+
 // What server needs of a listener, whatever its protocol.
 class listener_base {
 public:
@@ -117,6 +186,9 @@ public:
           buffer_(owner_->limits_.max_header_bytes + owner_->limits_.max_body_bytes + 65536) {}
 
     ~connection() {
+        if (writing_) {
+            owner_->write_ended(); // a write whose completion never ran (the loop stopped)
+        }
         if (slot_) {
             owner_->forget(*slot_);
         }
@@ -208,7 +280,21 @@ private:
         const auto& msg = parser_->get();
         request req{std::string(msg.method_string()), std::string(msg.target()), msg.body(), peer_};
         const bool head = msg.method() == bhttp::verb::head;
-        write(call_handler(req), msg.version(), msg.keep_alive(), head);
+        call_handler(req, std::make_shared<pending_reply>(this->shared_from_this(), msg.version(),
+                                                          msg.keep_alive(), head));
+    }
+
+    // The answer to the request just read, whenever the handler gives it: written unless the
+    // connection has stopped meanwhile.
+    void answer(response r, std::shared_ptr<const std::string> shared, unsigned version,
+                bool keep_alive, bool head) noexcept {
+        guarded([&] {
+            if (stopped_) {
+                run_on_sent(r.on_sent);
+                return;
+            }
+            write(std::move(r), std::move(shared), version, keep_alive, head);
+        });
     }
 
     void on_read_error(const error_code& ec) {
@@ -229,9 +315,49 @@ private:
         }
     }
 
-    response call_handler(const request& req) noexcept {
+    // The slot of one request: holds the connection until the handler answers (or drops every
+    // copy of its responder, which answers 500).
+    class pending_reply final : public reply_slot {
+    public:
+        pending_reply(std::shared_ptr<connection> conn, unsigned version, bool keep_alive,
+                      bool head) noexcept
+            : conn_(std::move(conn)), version_(version), keep_alive_(keep_alive), head_(head) {}
+
+        ~pending_reply() override {
+            if (answered_ || !conn_) {
+                return;
+            }
+            answered_ = true;
+            auto conn = std::move(conn_);
+            if (conn->stopped_) {
+                return; // nobody to answer: closed, timed out or the client left
+            }
+            conn->guarded([&] {
+                logger()->error("http {}: the handler dropped a request without answering it",
+                                conn->owner_->name_);
+                conn->answer(response{500, "application/json", json_error("no response"), {}},
+                             nullptr, version_, keep_alive_, head_);
+            });
+        }
+
+    private:
+        void deliver(response r, std::shared_ptr<const std::string> shared) noexcept override {
+            if (auto conn = std::move(conn_)) {
+                conn->answer(std::move(r), std::move(shared), version_, keep_alive_, head_);
+            }
+        }
+
+        std::shared_ptr<connection> conn_;
+        unsigned version_;
+        bool keep_alive_;
+        bool head_;
+    };
+
+    // Hands the request to the handler; an exception before the answer becomes a 500.
+    void call_handler(const request& req, const std::shared_ptr<reply_slot>& slot) {
         try {
-            return owner_->handler_(req);
+            owner_->handler_(req, responder(slot));
+            return;
         } catch (const std::exception& e) {
             logger()->error("http {}: {} {}: handler: {}", owner_->name_, req.method, req.target,
                             e.what());
@@ -239,65 +365,106 @@ private:
             logger()->error("http {}: {} {}: handler: unknown exception", owner_->name_, req.method,
                             req.target);
         }
-        return response{500, "application/json", json_error("internal error"), {}};
+        slot->answer(response{500, "application/json", json_error("internal error"), {}});
     }
 
-    void write_error(unsigned status, std::string_view message) {
-        write(response{status, "application/json", json_error(message), {}}, 11, false, false);
-    }
-
-    // Builds the Beast response; a response Beast refuses (a 204 with a body, a bad status)
-    // is replaced by a 500.
-    void build(response& r, unsigned version, bool keep_alive, bool head) {
-        try {
-            if (r.status < 100 || r.status > 599) {
-                throw std::invalid_argument("status " + std::to_string(r.status));
-            }
-            fill(r.status, r.content_type, std::move(r.body), version, keep_alive, head);
-        } catch (const std::exception& e) {
-            logger()->error("http {}: bad response from the handler: {}", owner_->name_, e.what());
-            fill(500, "application/json", json_error("internal error"), version, keep_alive, head);
-        }
-    }
-
-    void fill(unsigned status, const std::string& content_type, std::string body, unsigned version,
-              bool keep_alive, bool head) {
-        response_ = {};
-        response_.version(version);
-        response_.result(status);
-        response_.set(bhttp::field::server, "berth");
-        response_.set(bhttp::field::content_type, content_type);
-        response_.body() = std::move(body);
-        response_.keep_alive(keep_alive);
-        response_.prepare_payload();
-        if (head) {
-            // HEAD: the headers of the GET, Content-Length included, and no body.
-            const auto size = response_.body().size();
-            response_.body().clear();
-            response_.content_length(size);
-        }
-    }
-
-    void write(response r, unsigned version, bool keep_alive, bool head) {
-        on_sent_ = std::move(r.on_sent);
-        keep_alive_ = keep_alive && !owner_->closed_;
-        build(r, version, keep_alive_, head);
-        bhttp::async_write(socket_, response_,
-                           [self = this->shared_from_this()](const error_code& ec, std::size_t) {
-                               self->guarded([&] { self->on_written(ec); });
-                           });
-    }
-
-    void on_written(const error_code& ec) {
-        if (auto sent = std::exchange(on_sent_, nullptr)) {
+    void run_on_sent(std::function<void()>& sent) noexcept {
+        if (auto f = std::exchange(sent, nullptr)) {
             try {
-                sent();
+                f();
             } catch (const std::exception& e) {
                 logger()->error("http {}: after the response: {}", owner_->name_, e.what());
             } catch (...) {
                 logger()->error("http {}: after the response: unknown exception", owner_->name_);
             }
         }
+    }
+
+    void write_error(unsigned status, std::string_view message) {
+        write(response{status, "application/json", json_error(message), {}}, nullptr, 11, false,
+              false);
+    }
+
+    // The head of the response around the body in owned_body_, or in shared_body_ when that
+    // is set (written from where it is, never copied); a response HTTP forbids (a 204 with a
+    // body, a bad status, a header value with control bytes) is replaced by a 500.
+    void build(response& r, std::shared_ptr<const std::string> shared, unsigned version,
+               bool keep_alive, bool head) {
+        owned_body_ = std::move(r.body);
+        shared_body_ = std::move(shared);
+        const std::string_view body = this->body();
+        try {
+            head_ = response_head(r, body.size(), version, keep_alive);
+        } catch (const std::invalid_argument& e) {
+            logger()->error("http {}: bad response from the handler: {}", owner_->name_, e.what());
+            owned_body_ = json_error("internal error");
+            shared_body_.reset();
+            head_ = response_head(response{500, "application/json", {}, {}, {}}, owned_body_.size(),
+                                  version, keep_alive);
+        }
+        if (head) {
+            release_body(); // HEAD: the head of the GET, Content-Length included, and no body
+        }
+        sent_ = 0;
+    }
+
+    std::string_view body() const noexcept {
+        return shared_body_ ? std::string_view(*shared_body_) : std::string_view(owned_body_);
+    }
+
+    void release_body() noexcept {
+        shared_body_.reset();
+        std::string().swap(owned_body_);
+    }
+
+    void write(response r, std::shared_ptr<const std::string> shared, unsigned version,
+               bool keep_alive, bool head) {
+        on_sent_ = std::move(r.on_sent);
+        keep_alive_ = keep_alive && !owner_->closed_;
+        build(r, std::move(shared), version, keep_alive_, head);
+        writing_ = true;
+        owner_->write_started();
+        write_next(true);
+    }
+
+    // One write of what is left of head and body, at most the connection's share of
+    // max_write_bytes; the next one once it is done, until all is out. The first sends
+    // min_write_bytes at most: responses often start together (one body for many scrapers),
+    // before the count of responses being written says what a share is.
+    void write_next(bool first = false) {
+        const std::size_t share = owner_->write_share();
+        std::size_t room = first ? std::min(share, min_write_bytes) : share;
+        const std::array<std::string_view, 2> parts{head_, body()};
+        std::array<asio::const_buffer, 2> out;
+        std::size_t at = sent_; // bytes of head_ and then of the body already sent
+        for (std::size_t i = 0; i < parts.size(); ++i) {
+            const std::size_t skip = std::min(at, parts[i].size());
+            const std::size_t take = std::min(parts[i].size() - skip, room);
+            out[i] = asio::buffer(parts[i].data() + skip, take);
+            at -= skip;
+            room -= take;
+        }
+        socket_.async_write_some(
+            out, [self = this->shared_from_this()](const error_code& ec, std::size_t n) {
+                self->guarded([&] {
+                    self->sent_ += n;
+                    const bool done = self->sent_ >= self->head_.size() + self->body().size();
+                    if (!ec && !self->stopped_ && !done) {
+                        self->write_next();
+                    } else {
+                        self->on_written(ec);
+                    }
+                });
+            });
+    }
+
+    void on_written(const error_code& ec) {
+        if (std::exchange(writing_, false)) {
+            owner_->write_ended();
+        }
+        release_body();
+        std::string().swap(head_);
+        run_on_sent(on_sent_);
         if (stopped_) {
             return;
         }
@@ -338,11 +505,15 @@ private:
     asio::steady_timer timer_;
     boost::beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-    bhttp::response<bhttp::string_body> response_;
+    std::string head_; // status line and header fields of the response being written
+    std::string owned_body_;
+    std::shared_ptr<const std::string> shared_body_;
     std::function<void()> on_sent_;
     std::optional<ucred> peer_;
     std::array<char, 4096> discard_{};
     std::size_t discarded_ = 0;
+    std::size_t sent_ = 0; // bytes of head_ and then body() written
+    bool writing_ = false;
     bool keep_alive_ = false;
     bool stopped_ = false;
 };
@@ -352,7 +523,7 @@ template <typename Protocol>
 class listener final : public listener_base,
                        public std::enable_shared_from_this<listener<Protocol>> {
 public:
-    listener(asio::io_context& io, handler h, limits lim, std::string name)
+    listener(asio::io_context& io, async_handler h, limits lim, std::string name)
         : handler_(std::move(h)), limits_(lim), name_(std::move(name)), acceptor_(io), retry_(io) {}
 
     // Adopts the bound, listening socket (CLOEXEC, made by the caller).
@@ -398,6 +569,16 @@ public:
     std::size_t connections() const noexcept override { return live_.size(); }
     std::uint16_t local_port() const noexcept override { return port_; }
 
+    // Responses being written: each write sends an equal share of max_write_bytes, so that
+    // the writes of one loop turn together stay within it (but at least min_write_bytes each).
+    void write_started() noexcept { ++writing_; }
+    void write_ended() noexcept { --writing_; }
+    std::size_t write_share() const noexcept {
+        const std::size_t all = std::max<std::size_t>(limits_.max_write_bytes, 1);
+        const std::size_t floor = std::min(all, min_write_bytes);
+        return std::max(all / std::max<std::size_t>(writing_, 1), floor);
+    }
+
     void forget(typename std::list<connection<Protocol>*>::iterator slot) noexcept {
         live_.erase(slot);
         if (live_.size() < limits_.max_connections) {
@@ -405,7 +586,7 @@ public:
         }
     }
 
-    const handler handler_;
+    const async_handler handler_;
     const limits limits_;
     const std::string name_;
     bool closed_ = false;
@@ -515,6 +696,7 @@ private:
     dev_t unix_dev_ = 0;
     ino_t unix_ino_ = 0;
     std::uint16_t port_ = 0;
+    std::size_t writing_ = 0;
     bool saturated_ = false;
     bool accept_failing_ = false;
 };
@@ -584,9 +766,9 @@ status bind_unix(int fd, const std::string& path, mode_t mode, const std::string
 }
 
 template <typename Protocol>
-result<std::shared_ptr<listener<Protocol>>> make_listener(boost::asio::io_context& io,
-                                                          Protocol protocol, handler h, limits lim,
-                                                          std::string name, unique_fd fd) {
+result<std::shared_ptr<listener<Protocol>>>
+make_listener(boost::asio::io_context& io, Protocol protocol, async_handler h, limits lim,
+              std::string name, unique_fd fd) {
     try {
         auto l = std::make_shared<listener<Protocol>>(io, std::move(h), lim, name);
         if (auto st = l->adopt(protocol, std::move(fd)); !st) {
@@ -598,8 +780,31 @@ result<std::shared_ptr<listener<Protocol>>> make_listener(boost::asio::io_contex
     }
 }
 
+// A synchronous handler as an async_handler that answers inside the call.
+async_handler answering_at_once(handler h) {
+    return [h = std::move(h)](const request& req, responder reply) { reply(h(req)); };
+}
+
 } // namespace
 } // namespace detail
+
+void responder::operator()(response r) const noexcept {
+    if (slot_) {
+        slot_->answer(std::move(r));
+    }
+}
+
+void responder::operator()(shared_response r) const noexcept {
+    if (slot_) {
+        std::shared_ptr<const std::string> body = std::move(r.body);
+        slot_->answer(response{r.status, std::move(r.content_type), {}, std::move(r.on_sent)},
+                      std::move(body));
+    }
+}
+
+bool responder::answered() const noexcept {
+    return slot_ && slot_->answered();
+}
 
 server::server(std::shared_ptr<detail::listener_base> impl) noexcept : impl_(std::move(impl)) {}
 
@@ -624,6 +829,12 @@ std::uint16_t server::local_port() const noexcept {
 result<std::unique_ptr<server>> server::listen_unix(boost::asio::io_context& io,
                                                     const std::string& path, mode_t mode,
                                                     handler on_request, limits lim) {
+    return listen_unix(io, path, mode, detail::answering_at_once(std::move(on_request)), lim);
+}
+
+result<std::unique_ptr<server>> server::listen_unix(boost::asio::io_context& io,
+                                                    const std::string& path, mode_t mode,
+                                                    async_handler on_request, limits lim) {
     using local = boost::asio::local::stream_protocol;
     const std::string subject = "http '" + path + "'";
     if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
@@ -661,6 +872,12 @@ result<std::unique_ptr<server>> server::listen_unix(boost::asio::io_context& io,
 result<std::unique_ptr<server>> server::listen_tcp(boost::asio::io_context& io,
                                                    const std::string& host, std::uint16_t port,
                                                    handler on_request, limits lim) {
+    return listen_tcp(io, host, port, detail::answering_at_once(std::move(on_request)), lim);
+}
+
+result<std::unique_ptr<server>> server::listen_tcp(boost::asio::io_context& io,
+                                                   const std::string& host, std::uint16_t port,
+                                                   async_handler on_request, limits lim) {
     using tcp = boost::asio::ip::tcp;
     const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
     const std::string subject = "http " + shown_host + ":" + std::to_string(port);

@@ -32,9 +32,9 @@
 namespace berth::metrics {
 
 struct collector_options {
-    std::size_t batch_size = 64;                  // containers per loop turn, at most (>= 1)
-    std::chrono::microseconds batch_budget{2000}; // a batch ends once it has run this long
-    std::chrono::milliseconds interval{10000};    // from a cycle's end to the next one's start
+    std::size_t batch_size = 64;                 // containers per loop turn, at most (>= 1)
+    std::chrono::microseconds batch_budget{500}; // a batch ends once it has run this long
+    std::chrono::milliseconds interval{10000};   // from a cycle's end to the next one's start
     std::chrono::milliseconds idle_after{std::chrono::minutes(5)}; // 0: never pause
 };
 
@@ -60,6 +60,9 @@ public:
 
     // A scrape read the snapshot: resumes paused cycles (with one right away).
     void scraped() noexcept;
+
+    // The io_context the cycles run on (the endpoint builds its scrapes there too).
+    boost::asio::io_context& io() const noexcept { return io_; }
 
     bool cycle_running() const noexcept { return running_; }
     bool paused() const noexcept { return paused_; }

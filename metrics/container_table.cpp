@@ -1,8 +1,6 @@
 // Per-container series: reading a cgroup's statistics and rendering them as sample lines.
 #include "metrics/container_table.hpp"
 
-#include <vector>
-
 namespace berth::metrics {
 
 using text::kind;
@@ -176,14 +174,25 @@ void container_table::update(entry& e, container_stats stats) {
 }
 
 void container_table::append_text(std::string& out) const {
-    std::vector<const text::segments<container_family_count>*> lines;
-    lines.reserve(entries_.size());
+    text_cursor at;
+    text::piece_budget unlimited;
+    append_text(out, at, unlimited);
+}
+
+bool container_table::append_text(std::string& out, text_cursor& at,
+                                  text::piece_budget& budget) const {
+    auto lines_of = [](const std::unique_ptr<entry>& e) {
+        return e->read_once ? &e->lines : nullptr;
+    };
+    return text::append_families_from(out, container_families, entries_, lines_of, at, budget);
+}
+
+std::size_t container_table::text_size() const noexcept {
+    std::size_t n = 0;
     for (const auto& [key, e] : entries_) {
-        if (e->read_once) {
-            lines.push_back(&e->lines);
-        }
+        n += e->lines.size();
     }
-    text::append_families<container_family_count>(out, container_families, lines);
+    return n;
 }
 
 } // namespace berth::metrics

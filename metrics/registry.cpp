@@ -4,6 +4,7 @@
 
 #include "engine/log.hpp"
 #include "metrics/process_stats.hpp"
+#include "metrics/scrape.hpp"
 
 #include <prometheus/text_serializer.h>
 
@@ -102,15 +103,18 @@ registry::registry(options opts)
 }
 
 void registry::set_service(std::string_view service, std::uint32_t desired_replicas) noexcept {
+    ++generation_;
     guarded("set_service", [&] { services_.set_desired(service, desired_replicas); });
 }
 
 void registry::service_removed(std::string_view service) noexcept {
+    ++generation_;
     services_.remove(service);
 }
 
 void registry::replica_state(std::string_view service, std::string_view replica,
                              std::string_view state) noexcept {
+    ++generation_;
     guarded("replica_state", [&] {
         if (!services_.set_replica_state(service, replica, state) && !unknown_state_logged_) {
             unknown_state_logged_ = true;
@@ -122,20 +126,24 @@ void registry::replica_state(std::string_view service, std::string_view replica,
 }
 
 void registry::service_restarted(std::string_view service) noexcept {
+    ++generation_;
     guarded("service_restarted", [&] { services_.count_restart(service); });
 }
 
 void registry::container_added(std::string_view service, std::string_view replica,
                                std::string cgroup_path) noexcept {
+    ++generation_;
     guarded("container_added", [&] { containers_.add(service, replica, std::move(cgroup_path)); });
 }
 
 void registry::container_removed(std::string_view service, std::string_view replica) noexcept {
+    ++generation_;
     containers_.remove(service, replica);
     guarded("container_removed", [&] { services_.remove_replica(service, replica); });
 }
 
 void registry::container_started(const start_timing& timing) noexcept {
+    ++generation_;
     started_->Increment();
     const std::optional<duration>* phase[] = {&timing.spawn, &timing.shim_setup,
                                               &timing.to_running};
@@ -147,11 +155,13 @@ void registry::container_started(const start_timing& timing) noexcept {
 }
 
 void registry::container_ready(duration since_spawn) noexcept {
+    ++generation_;
     start_phase_[3]->Observe(seconds(since_spawn));
 }
 
 void registry::container_exited(std::string_view service, exit_reason reason,
                                 std::optional<duration> reap_latency) noexcept {
+    ++generation_;
     guarded("container_exited", [&] { services_.count_exit(service, reason); });
     if (reap_latency) {
         reap_latency_->Observe(seconds(*reap_latency));
@@ -167,6 +177,7 @@ void registry::set_pending_operations(std::uint64_t n) noexcept {
 }
 
 void registry::refresh_finished(const refresh_report& report) noexcept {
+    ++generation_;
     refresh_duration_->Set(seconds(report.elapsed));
     refresh_longest_batch_->Set(seconds(report.longest_batch));
     refreshes_->Increment();
@@ -188,12 +199,17 @@ void registry::update_process_gauges() noexcept {
     }
 }
 
-std::string registry::scrape() {
+std::string registry::supervisor_text() {
     update_process_gauges();
-    std::string body = prometheus::TextSerializer().Serialize(prom_.Collect());
-    body.reserve(last_size_ + last_size_ / 16 + 4096);
-    services_.append_text(body);
-    containers_.append_text(body);
+    return prometheus::TextSerializer().Serialize(prom_.Collect());
+}
+
+std::string registry::scrape() {
+    scrape_builder build(*this, last_size_);
+    text::piece_budget unlimited;
+    while (!build.step(unlimited)) {
+    }
+    std::string body = build.take();
     last_size_ = body.size();
     return body;
 }

@@ -1,7 +1,8 @@
 // berth's metrics: what the supervisor reports (lifecycle events, loop figures) and the latest
 // cgroup statistics, rendered as one Prometheus text exposition per scrape.
 //
-// Three parts make up a scrape, each written once per family:
+// Three parts make up a scrape, each written once per family (metrics/scrape.hpp writes them
+// in pieces across loop turns; scrape() here, all at once):
 //   supervisor-wide series  prometheus-cpp core (Registry, Counter, Gauge, Histogram) and its
 //                           TextSerializer: a few dozen series;
 //   per-service series      service_table: counts kept from the supervisor's events;
@@ -127,9 +128,22 @@ public:
     // The collector finished a cycle (berth_metrics_refresh_* series, berth_process_open_fds).
     void refresh_finished(const refresh_report& report) noexcept;
 
-    // The whole exposition (text format 0.0.4) from the latest snapshot: reads only
-    // /proc/self/statm, never a cgroup. Throws std::bad_alloc only.
+    // The whole exposition (text format 0.0.4) from the latest snapshot, in one call: reads
+    // only /proc/self/statm, never a cgroup. Throws std::bad_alloc only. The endpoint builds
+    // it in pieces instead (metrics/scrape.hpp); both write the same bytes.
     std::string scrape();
+
+    // The parts of a scrape, for metrics::scrape_builder: the supervisor-wide series (process
+    // gauges updated first, then prometheus-cpp's TextSerializer), and the per-service table.
+    std::string supervisor_text();
+    const service_table& services() const noexcept { return services_; }
+
+    // Counts the changes a scrape shows, apart from the loop's figures (completions, pending
+    // operations), the process gauges read at each scrape, and the readings a refresh cycle
+    // stores one by one: every supervisor event and every completed refresh cycle moves it.
+    // Equal generations: the snapshot differs only in those (metrics/scrape.hpp shares a
+    // finished body while its generation is current).
+    std::uint64_t generation() const noexcept { return generation_; }
 
 private:
     void update_process_gauges() noexcept;
@@ -151,7 +165,8 @@ private:
     prometheus::Counter* read_errors_;
     service_table services_;
     container_table containers_;
-    std::size_t last_size_ = 0; // the previous scrape's size, reserved for the next one
+    std::uint64_t generation_ = 0;
+    std::size_t last_size_ = 0; // the previous scrape()'s size, reserved for the next one
     bool unknown_state_logged_ = false;
 };
 

@@ -145,12 +145,23 @@ void service_table::render(entry& e) const {
 }
 
 void service_table::append_text(std::string& out) const {
-    std::vector<const text::segments<service_family_count>*> lines;
-    lines.reserve(services_.size());
+    text_cursor at;
+    text::piece_budget unlimited;
+    append_text(out, at, unlimited);
+}
+
+bool service_table::append_text(std::string& out, text_cursor& at,
+                                text::piece_budget& budget) const {
+    auto lines_of = [](const entry& e) { return &e.lines; };
+    return text::append_families_from(out, service_families, services_, lines_of, at, budget);
+}
+
+std::size_t service_table::text_size() const noexcept {
+    std::size_t n = 0;
     for (const auto& [name, e] : services_) {
-        lines.push_back(&e.lines);
+        n += e.lines.size();
     }
-    text::append_families<service_family_count>(out, service_families, lines);
+    return n;
 }
 
 } // namespace berth::metrics

@@ -47,6 +47,14 @@ public:
     // Appends every per-service family that has a sample, with its header.
     void append_text(std::string& out) const;
 
+    // The same in pieces: appends from `at` on until `budget` is spent (false; call again with
+    // the same cursor, the table may change meanwhile) or everything is written (true).
+    using text_cursor = text::family_cursor<std::string>;
+    bool append_text(std::string& out, text_cursor& at, text::piece_budget& budget) const;
+
+    // The bytes of sample lines append_text writes, headers left out.
+    std::size_t text_size() const noexcept;
+
     std::size_t size() const noexcept { return services_.size(); }
 
 private:

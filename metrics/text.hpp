@@ -8,8 +8,10 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -100,6 +102,73 @@ void append_families(std::string& out, const std::array<family, Families>& famil
             out.append(lines);
         }
     }
+}
+
+// When one piece of a write taken in pieces ends: once `deadline` has passed. The clock is read
+// every `check_every` steps only, so a piece may run that many steps past the deadline; a
+// budget never ends a piece before its first steps.
+class piece_budget {
+public:
+    using clock = std::chrono::steady_clock;
+    static constexpr unsigned check_every = 16;
+
+    // A budget that never runs out: the whole write in one piece.
+    piece_budget() noexcept = default;
+    explicit piece_budget(clock::time_point deadline) noexcept : deadline_(deadline) {}
+
+    // Counts one step; true once the deadline has passed.
+    bool spent() noexcept {
+        if (!deadline_ || ++steps_ % check_every != 0) {
+            return false;
+        }
+        return clock::now() >= *deadline_;
+    }
+
+private:
+    std::optional<clock::time_point> deadline_;
+    unsigned steps_ = 0;
+};
+
+// Where a write of per-entity families (append_families_from) stands between two pieces: the
+// family being written, whether its header is out, and the key of the last entity visited in
+// it. Entities are found again by key, so the table may change between two pieces.
+template <typename Key> struct family_cursor {
+    std::size_t family = 0;
+    bool header = false;
+    std::optional<Key> last;
+};
+
+// append_families, resumable: writes from `at` on, the families of the entities of the ordered
+// map `entities`, until `budget` is spent (false: `at` says where to go on) or everything is
+// written (true). `lines_of(mapped value)` gives an entity's segments, or nullptr to skip it.
+// An entity added between two pieces before the cursor misses the family being written and
+// is in the following ones; a removed one is simply not found again: every family still
+// forms one group, and no series appears twice. The whole write in one piece produces exactly
+// what append_families produces.
+template <std::size_t Families, typename Map, typename LinesOf>
+bool append_families_from(std::string& out, const std::array<family, Families>& families,
+                          const Map& entities, LinesOf lines_of,
+                          family_cursor<typename Map::key_type>& at, piece_budget& budget) {
+    for (; at.family < Families; ++at.family, at.header = false, at.last.reset()) {
+        auto it = at.last ? entities.upper_bound(*at.last) : entities.begin();
+        for (; it != entities.end(); ++it) {
+            if (const segments<Families>* e = lines_of(it->second)) {
+                std::string_view lines = e->family_lines(at.family);
+                if (!lines.empty()) {
+                    if (!at.header) {
+                        append_header(out, families[at.family]);
+                        at.header = true;
+                    }
+                    out.append(lines);
+                }
+            }
+            if (budget.spent()) {
+                at.last = it->first;
+                return false;
+            }
+        }
+    }
+    return true;
 }
 
 } // namespace berth::metrics::text

@@ -265,8 +265,10 @@ public:
         const bool method_ok =
             get ? (req.method == "GET" || req.method == "HEAD") : req.method == "POST";
         if (!method_ok) {
-            return fail(405, "method '" + req.method + "' is not allowed on '" + target->path +
-                                 "'; use " + (get ? "GET" : "POST"));
+            auto refused = fail(405, "method '" + req.method + "' is not allowed on '" +
+                                         target->path + "'; use " + (get ? "GET" : "POST"));
+            refused.fields.emplace_back("Allow", get ? "GET, HEAD" : "POST");
+            return refused;
         }
         if (r->what != endpoint::reload && !target->query.empty()) {
             return fail(400, "unknown query parameter '" + target->query.front().first + "'");

@@ -830,6 +830,9 @@ TEST_F(metrics_endpoint_robustness, unknown_paths_are_404_other_methods_405_over
         } else if (x.status == 405) {
             EXPECT_NE(r->body.find(std::string("method ") + x.method), std::string::npos)
                 << r->body;
+            EXPECT_EQ(r->allow, "GET, HEAD");
+        } else {
+            EXPECT_EQ(r->allow, "");
         }
     }
 

@@ -273,6 +273,10 @@ TEST_F(control_api_test, wrong_method_is_405) {
                  "method 'GET' is not allowed on '/v1/reload'; use POST");
     expect_error(call("GET", "/v1/services/web/replicas/0/restart"), 405,
                  "method 'GET' is not allowed on '/v1/services/web/replicas/0/restart'; use POST");
+    using fields = std::vector<std::pair<std::string, std::string>>;
+    EXPECT_EQ(call("PUT", "/v1/services").fields, (fields{{"Allow", "GET, HEAD"}}));
+    EXPECT_EQ(call("GET", "/v1/reload").fields, (fields{{"Allow", "POST"}}));
+    EXPECT_EQ(call("GET", "/v1/services").fields, fields{});
     EXPECT_TRUE(fleet.calls.empty());
 }
 

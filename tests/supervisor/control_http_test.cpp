@@ -19,7 +19,18 @@ namespace {
 enum class transport { unix_socket, tcp };
 
 // A handler with a few fixed routes: /echo answers method, target and body; /throw throws;
-// /bad-status returns status 42; /peer answers uid and pid; /sent counts on_sent calls.
+// /bad-status returns status 42; /peer answers uid and pid; /sent counts on_sent calls;
+// /inject, /bad-field and /no-content return what HTTP forbids (a CR LF in a field value, a
+// field name with a space, a 204 with a body); /allow adds an Allow field; /big is 5 MiB.
+// 5 MiB that no shifted or repeated piece could pass for: each 8 bytes count up.
+std::string big_body() {
+    std::string body;
+    for (std::uint64_t i = 0; body.size() < (5u << 20); ++i) {
+        body.append(reinterpret_cast<const char*>(&i), sizeof i);
+    }
+    return body;
+}
+
 struct test_handler {
     std::atomic<int> requests{0};
     std::atomic<int> sent{0};
@@ -37,6 +48,21 @@ struct test_handler {
             }
             if (req.target == "/sent") {
                 return {200, "text/plain", "sent", [this] { ++sent; }};
+            }
+            if (req.target == "/inject") {
+                return {200, "text/plain\r\nSet-Cookie: x=1", "x", {}};
+            }
+            if (req.target == "/bad-field") {
+                return {200, "text/plain", "x", {}, {{"Bad Name", "x"}}};
+            }
+            if (req.target == "/no-content") {
+                return {204, "text/plain", "x", {}};
+            }
+            if (req.target == "/allow") {
+                return {405, "text/plain", "no", {}, {{"Allow", "GET, HEAD"}}};
+            }
+            if (req.target == "/big") {
+                return {200, "application/octet-stream", big_body(), {}};
             }
             return {200, "text/plain", req.method + " " + req.target + " " + req.body, {}};
         };
@@ -270,6 +296,73 @@ TEST_P(http_server_test, an_invalid_status_from_the_handler_is_500) {
     auto reply = get("/bad-status");
     ASSERT_TRUE(reply);
     EXPECT_EQ(reply->status, 500u);
+}
+
+TEST_P(http_server_test, a_response_http_forbids_is_500) {
+    start();
+    for (const char* target : {"/inject", "/bad-field", "/no-content"}) {
+        SCOPED_TRACE(target);
+        auto fd = connect();
+        boost::beast::flat_buffer buffer;
+        ASSERT_TRUE(send_all(fd.get(), request_bytes(bhttp::verb::get, target)));
+        auto reply = read_reply(fd.get(), buffer);
+        ASSERT_TRUE(reply);
+        EXPECT_EQ(reply->status, 500u);
+        EXPECT_EQ(reply->content_type, "application/json");
+        EXPECT_EQ(reply->body, R"({"error":"internal error"})");
+        ASSERT_TRUE(send_all(fd.get(), request_bytes(bhttp::verb::get, "/after")));
+        auto after = read_reply(fd.get(), buffer);
+        ASSERT_TRUE(after) << "the connection should live on";
+        EXPECT_EQ(after->body, "GET /after ");
+    }
+}
+
+TEST_P(http_server_test, the_handlers_fields_are_sent) {
+    start();
+    auto reply = get("/allow");
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->status, 405u);
+    EXPECT_EQ(reply->allow, "GET, HEAD");
+    EXPECT_EQ(get("/echo")->allow, "");
+}
+
+// With max_write_bytes at 64 KiB a write sends at most that, so 5 MiB take 80 writes or more;
+// the body arrives whole and in order, and the connection serves the next request.
+TEST_P(http_server_test, a_large_body_arrives_whole_across_bounded_writes) {
+    http::limits lim;
+    lim.max_write_bytes = 64 << 10;
+    start(lim);
+    auto fd = connect();
+    boost::beast::flat_buffer buffer;
+    ASSERT_TRUE(send_all(fd.get(), request_bytes(bhttp::verb::get, "/big")));
+    auto reply = read_reply(fd.get(), buffer);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->content_length, std::to_string(5u << 20));
+    EXPECT_TRUE(reply->body == big_body()) << "the body differs from the one sent";
+    ASSERT_TRUE(send_all(fd.get(), request_bytes(bhttp::verb::get, "/after")));
+    auto after = read_reply(fd.get(), buffer);
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->body, "GET /after ");
+}
+
+// HTTP/1.0 closes after the response unless the client asked for keep-alive; when it did, the
+// response says so and the connection serves the next request.
+TEST_P(http_server_test, http_1_0_keeps_alive_only_when_asked) {
+    start();
+    auto fd = connect();
+    boost::beast::flat_buffer buffer;
+    const std::string kept = "GET /one HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    ASSERT_TRUE(send_all(fd.get(), kept));
+    auto one = read_reply(fd.get(), buffer);
+    ASSERT_TRUE(one);
+    EXPECT_TRUE(one->keep_alive);
+    EXPECT_EQ(one->body, "GET /one ");
+    ASSERT_TRUE(send_all(fd.get(), "GET /two HTTP/1.0\r\n\r\n"));
+    auto two = read_reply(fd.get(), buffer);
+    ASSERT_TRUE(two);
+    EXPECT_FALSE(two->keep_alive);
+    EXPECT_EQ(two->body, "GET /two ");
+    EXPECT_TRUE(closed_by_peer(fd.get()));
 }
 
 TEST_P(http_server_test, head_gets_the_headers_without_the_body) {

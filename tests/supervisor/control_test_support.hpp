@@ -233,6 +233,7 @@ struct http_reply {
     std::string content_type;
     std::string content_length;
     bool keep_alive = false;
+    std::string allow;
 };
 
 // Reads one response with Beast. `buffer` keeps bytes of the next one between calls. nullopt:
@@ -248,8 +249,12 @@ inline std::optional<http_reply> read_reply(int fd, boost::beast::flat_buffer& b
         return std::nullopt;
     }
     const auto& msg = parser.get();
-    return http_reply{msg.result_int(), msg.body(), std::string(msg[bhttp::field::content_type]),
-                      std::string(msg[bhttp::field::content_length]), msg.keep_alive()};
+    return http_reply{msg.result_int(),
+                      msg.body(),
+                      std::string(msg[bhttp::field::content_type]),
+                      std::string(msg[bhttp::field::content_length]),
+                      msg.keep_alive(),
+                      std::string(msg[bhttp::field::allow])};
 }
 
 inline std::optional<http_reply> read_reply(int fd) {
