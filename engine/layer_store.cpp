@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <array>
@@ -268,6 +269,11 @@ layer_store::layer_store(std::string state_dir, mount_api api)
     : state_dir_(std::move(state_dir)), api_(api) {}
 
 layer_store::~layer_store() {
+    if (dev_template_) {
+        if (auto s = unmount_and_remove(*dev_template_); !s) {
+            log::get("engine")->warn("dev template at shutdown: {}", s.error().message());
+        }
+    }
     for (auto& [name, img] : images_) {
         if (!img.mounted) {
             continue;
@@ -280,6 +286,80 @@ layer_store::~layer_store() {
 
 std::string layer_store::image_path(std::string_view name) const {
     return state_dir_ + "/images/" + std::string(name);
+}
+
+namespace {
+
+// Fills the template's tmpfs at `dir` (see dev_template); modes set by chmod, whatever the
+// umask.
+status fill_dev_template(const std::string& dir) {
+    struct node {
+        const char* name;
+        unsigned major;
+        unsigned minor;
+    };
+    static constexpr node nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+                                     {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+    for (const node& n : nodes) {
+        const std::string path = dir + "/" + n.name;
+        if (::mknod(path.c_str(), S_IFCHR | 0666, makedev(n.major, n.minor)) != 0 ||
+            ::chmod(path.c_str(), 0666) != 0) {
+            return error::from_errno("mknod '" + path + "'");
+        }
+    }
+    for (const char* name : {"pts", "shm"}) {
+        const std::string path = dir + "/" + name;
+        if (::mkdir(path.c_str(), 0755) != 0 || ::chmod(path.c_str(), 0755) != 0) {
+            return error::from_errno("mkdir '" + path + "'");
+        }
+    }
+    static constexpr std::array<std::array<const char*, 2>, 5> links{
+        {{"pts/ptmx", "ptmx"},
+         {"/proc/self/fd", "fd"},
+         {"/proc/self/fd/0", "stdin"},
+         {"/proc/self/fd/1", "stdout"},
+         {"/proc/self/fd/2", "stderr"}}};
+    for (const auto& [target, name] : links) {
+        const std::string path = dir + "/" + name;
+        if (::symlink(target, path.c_str()) != 0) {
+            return error::from_errno("symlink '" + path + "'");
+        }
+    }
+    return {};
+}
+
+} // namespace
+
+result<std::string> layer_store::dev_template() {
+    if (dev_template_) {
+        return *dev_template_;
+    }
+    const std::string target = state_dir_ + "/images/.dev";
+    for (const std::string& dir : {state_dir_, state_dir_ + "/images", target}) {
+        if (auto s = make_dir(dir); !s) {
+            return s.error().within("dev template");
+        }
+    }
+    constexpr unsigned long flags = MS_NOSUID | MS_NOEXEC;
+    if (::mount("tmpfs", target.c_str(), "tmpfs", flags, "mode=0755,size=64k") != 0) {
+        auto err = error::from_errno("dev template: mount tmpfs on '" + target + "'");
+        ::rmdir(target.c_str());
+        return err;
+    }
+    auto filled = fill_dev_template(target);
+    // Read-only for the superblock, not only this mount: no container's bind of it can be
+    // made writable without CAP_SYS_ADMIN, which berth never grants.
+    if (filled &&
+        ::mount(nullptr, target.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | flags, nullptr) != 0) {
+        filled = error::from_errno("remount read-only '" + target + "'");
+    }
+    if (!filled) {
+        (void)unmount_and_remove(target);
+        return filled.error().within("dev template");
+    }
+    dev_template_ = target;
+    log::get("engine")->debug("dev template mounted at '{}'", target);
+    return target;
 }
 
 std::size_t layer_store::references(std::string_view name) const {

@@ -65,6 +65,15 @@ public:
     // <state_dir>/images/<name>: where a stack of two or more layers is mounted.
     std::string image_path(std::string_view name) const;
 
+    // The containers' minimal /dev, made once and shared: a tmpfs mounted read-only (nosuid,
+    // noexec) at <state_dir>/images/.dev (no image name starts with '.') holding null, zero,
+    // full, random, urandom and tty (mode 0666), empty pts/ and shm/ for each container's own
+    // devpts and tmpfs, and the links ptmx, fd, stdin, stdout, stderr. The shim binds it
+    // (dev=) instead of building the same tree at every start. Mounted on the first call;
+    // later calls return the same path; unmounted by the destructor, and by
+    // cleanup_leftovers after a crash.
+    result<std::string> dev_template();
+
     // Removes what an earlier run left in <state_dir>/images: lazily unmounts every mount
     // below it (found in /proc/self/mountinfo, deepest first), then rmdirs its directories.
     // Never deletes files: a directory that is not empty stays, and is reported. Call it at
@@ -100,6 +109,7 @@ private:
     mount_api api_;
     std::optional<bool> lowerdir_plus_; // probed once, on the first multi-layer mount
     std::map<std::string, image, std::less<>> images_;
+    std::optional<std::string> dev_template_; // mounted there
 };
 
 } // namespace berth

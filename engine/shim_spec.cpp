@@ -32,6 +32,9 @@ std::vector<std::string> shim_argv(const shim_spec& spec) {
         if (spec.scratch_size) {
             argv.push_back("scratch_size=" + std::to_string(*spec.scratch_size));
         }
+        if (!spec.dev.empty()) {
+            argv.push_back("dev=" + spec.dev);
+        }
         if (spec.move_root) {
             argv.push_back("root_switch=move");
         }

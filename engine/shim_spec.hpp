@@ -32,7 +32,8 @@ struct shim_spec {
     std::string lower;                   // the image's shared lower dir; empty: host root
     std::string scratch;                 // mount point of the container's private tmpfs
     std::optional<std::uint64_t> scratch_size;
-    bool move_root = false;           // MS_MOVE + chroot instead of pivot_root
+    std::string dev;        // a ready /dev tree to bind (layer_store::dev_template); empty: built
+    bool move_root = false; // MS_MOVE + chroot instead of pivot_root
     std::vector<volume_bind> volumes; // mounted in this order (parents before children)
     std::string hostname;
     std::string cwd;

@@ -125,10 +125,40 @@ static void make_link(const char* target, const char* shown) {
     }
 }
 
-/* A minimal /dev on its own tmpfs, read-only once filled: with CAP_MKNOD in the default set
- * and no device cgroup, a writable /dev would let the container create and open the host's
- * disks. Needs umask 0 (the node modes are exact). */
-static void mount_dev(void) {
+/* What each container has of its own under /dev, whichever tree holds the nodes. */
+static void mount_dev_private(void) {
+    /* newinstance: the container's own pty numbering, never the host's (implied since 4.7). */
+    mount_in_root("devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC,
+                  "newinstance,ptmxmode=0666,mode=0620,gid=5");
+    mount_in_root("tmpfs", "/dev/shm", PROC_FLAGS, "mode=1777,size=65536k");
+}
+
+/* A minimal /dev, read-only: with CAP_MKNOD in the default set and no device cgroup, a
+ * writable /dev would let the container create and open the host's disks. With dev= it is a
+ * bind of the supervisor's ready tree (the same nodes, read-only in its superblock; about
+ * 15 us instead of 130 us of building); without, it is built on a tmpfs of its own, which
+ * needs umask 0 (the node modes are exact). Either way the container gets its own devpts
+ * and /dev/shm. */
+static void mount_dev(const struct berth_shim_spec* spec) {
+    if (spec->dev != NULL) {
+        if (mount(spec->dev, "dev", NULL, MS_BIND, NULL) != 0) {
+            int err = errno;
+            /* ENOENT: the image may lack /dev (made in the upper layer), or the tree is
+             * missing (mkdir then fails with EEXIST, and ENOENT is the answer). */
+            if (err == ENOENT && mkdir("dev", 0755) == 0) {
+                err = mount(spec->dev, "dev", NULL, MS_BIND, NULL) == 0 ? 0 : errno;
+            }
+            if (err != 0) {
+                shim_fail(err, "bind /dev from", spec->dev);
+            }
+        }
+        if (mount(NULL, "dev", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+                  NULL) != 0) {
+            shim_fail(errno, "remount read-only", "/dev");
+        }
+        mount_dev_private();
+        return;
+    }
     mount_in_root("tmpfs", "/dev", MS_NOSUID | MS_NOEXEC, "mode=0755");
     make_node("/dev/null", 1, 3);
     make_node("/dev/zero", 1, 5);
@@ -150,10 +180,7 @@ static void mount_dev(void) {
     if (mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) != 0) {
         shim_fail(errno, "remount read-only", "/dev");
     }
-    /* newinstance: the container's own pty numbering, never the host's (implied since 4.7). */
-    mount_in_root("devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC,
-                  "newinstance,ptmxmode=0666,mode=0620,gid=5");
-    mount_in_root("tmpfs", "/dev/shm", PROC_FLAGS, "mode=1777,size=65536k");
+    mount_dev_private();
 }
 
 /* For root_switch=move: the host's /proc and /sys stay mounted under the new root, fully
@@ -248,7 +275,7 @@ void shim_setup_mounts(const struct berth_shim_spec* spec) {
     /* proc shows the pid namespace of the mounter: the container's. */
     mount_in_root("proc", "/proc", PROC_FLAGS, NULL);
     protect_proc();
-    mount_dev();
+    mount_dev(spec);
     mount_sys(spec);
     umask(saved_umask);
 

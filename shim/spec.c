@@ -95,6 +95,14 @@ static const char* parse_scratch(struct berth_shim_spec* spec, const char* value
     return NULL;
 }
 
+static const char* parse_dev(struct berth_shim_spec* spec, const char* value) {
+    if (!is_mount_path(value)) {
+        return "dev: not an absolute path without ',' or '\\'";
+    }
+    spec->dev = value;
+    return NULL;
+}
+
 static const char* parse_scratch_size(struct berth_shim_spec* spec, const char* value) {
     struct number n = parse_number(value, strlen(value), UINT64_MAX);
     /* tmpfs reads size=0 as "no limit": refuse it rather than surprise. */
@@ -332,6 +340,7 @@ static const struct {
     {"lower", parse_lower, false},
     {"scratch", parse_scratch, false},
     {"scratch_size", parse_scratch_size, false},
+    {"dev", parse_dev, false},
     {"root_switch", parse_root_switch, false},
     {"hostname", parse_hostname, false},
     {"cwd", parse_cwd, false},
@@ -362,6 +371,9 @@ static const char* check_combination(const struct berth_shim_spec* spec) {
     }
     if (spec->lower == NULL && (spec->scratch != NULL || spec->scratch_size != NULL)) {
         return "scratch= needs lower=";
+    }
+    if (spec->lower == NULL && spec->dev != NULL) {
+        return "dev= needs lower=";
     }
     if (spec->lower == NULL && spec->root_switch_given) {
         return "root_switch= needs lower=";

@@ -41,6 +41,7 @@ struct berth_shim_spec {
     const char* lower;        /* NULL: the container keeps the host's root */
     const char* scratch;      /* set whenever lower is */
     const char* scratch_size; /* decimal bytes, or NULL for the tmpfs default */
+    const char* dev;          /* a ready /dev tree to bind, or NULL: the shim builds one */
     enum berth_shim_root_switch root_switch;
     bool root_switch_given; /* only to refuse root_switch= without lower= */
     const char* hostname;   /* NULL: keep */

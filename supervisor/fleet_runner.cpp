@@ -153,6 +153,11 @@ status fleet_runner::setup_services() {
     if (ec) {
         return error(ec.value(), "scratch dir '" + ctx_->scratch_dir.string() + "': create");
     }
+    if (auto dev = layers_->dev_template()) {
+        ctx_->dev_template = *dev;
+    } else {
+        logger()->warn("{}; every container builds its own /dev", dev.error().message());
+    }
     const auto& avail = tree_->available();
     ctx_->memory_controller = std::find(avail.begin(), avail.end(), "memory") != avail.end();
     ctx_->volumes = &*volumes_;

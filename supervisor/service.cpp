@@ -504,6 +504,7 @@ status service_runtime::spawn_checked(replica_runtime& r) {
     if (spec_.image) {
         shim.lower = image_lower_;
         shim.scratch = ctx_.scratch_dir.string();
+        shim.dev = ctx_.dev_template;
     }
     shim.hostname = r.expanded.hostname.value_or("");
     shim.init = spec_.init;

@@ -36,6 +36,7 @@ struct runtime_context {
     std::string shim_path;
     std::filesystem::path state_dir;
     std::filesystem::path scratch_dir; // empty dir the shims mount their tmpfs on
+    std::string dev_template = {};     // the shared /dev the shims bind; empty: each builds one
     bool memory_controller = false;    // memory.events exists in replica leaves
     std::mt19937 rng{lifecycle::jitter_seed()};
     // Where lifecycle events are reported (supervisor/replica_metrics.hpp); nullptr: nowhere

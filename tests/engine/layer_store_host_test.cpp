@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -452,6 +453,65 @@ TEST_P(layer_store_host, cleanup_removes_what_an_earlier_run_left_mounted) {
     ASSERT_TRUE(fresh.has_value()) << fresh.error().message();
     EXPECT_EQ(slurp(fresh.value() + "/up.txt"), "up");
     ASSERT_TRUE(store.release_image("old").has_value());
+}
+
+// The shared /dev tree: mounted once, the nodes and links a container's /dev needs with exact
+// modes whatever the umask, read-only in its superblock; gone with the store, and after a
+// crash gone through cleanup_leftovers.
+TEST_P(layer_store_host, the_dev_template_is_mounted_once_read_only_with_every_node) {
+    const mode_t saved = ::umask(077);
+    std::string path;
+    {
+        layer_store store(state_, GetParam());
+        auto dev = store.dev_template();
+        ::umask(saved);
+        ASSERT_TRUE(dev) << dev.error().message();
+        path = *dev;
+        EXPECT_EQ(path, state_ + "/images/.dev");
+        auto again = store.dev_template();
+        ASSERT_TRUE(again);
+        EXPECT_EQ(*again, path);
+        EXPECT_EQ(mounts_below(state_).size(), 1u) << "mounted once";
+        const std::pair<const char*, dev_t> nodes[] = {
+            {"null", makedev(1, 3)},   {"zero", makedev(1, 5)},    {"full", makedev(1, 7)},
+            {"random", makedev(1, 8)}, {"urandom", makedev(1, 9)}, {"tty", makedev(5, 0)}};
+        for (const auto& [name, number] : nodes) {
+            struct stat st {};
+            ASSERT_EQ(::lstat((path + "/" + name).c_str(), &st), 0) << name;
+            EXPECT_TRUE(S_ISCHR(st.st_mode)) << name;
+            EXPECT_EQ(st.st_mode & 07777, 0666u) << name;
+            EXPECT_EQ(st.st_rdev, number) << name;
+        }
+        for (const char* name : {"pts", "shm"}) {
+            struct stat st {};
+            ASSERT_EQ(::lstat((path + "/" + name).c_str(), &st), 0) << name;
+            EXPECT_TRUE(S_ISDIR(st.st_mode)) << name;
+            EXPECT_EQ(st.st_mode & 07777, 0755u) << name;
+        }
+        EXPECT_EQ(fs::read_symlink(path + "/ptmx"), "pts/ptmx");
+        EXPECT_EQ(fs::read_symlink(path + "/fd"), "/proc/self/fd");
+        EXPECT_EQ(fs::read_symlink(path + "/stderr"), "/proc/self/fd/2");
+        EXPECT_EQ(::mkdir((path + "/x").c_str(), 0755), -1);
+        EXPECT_EQ(errno, EROFS);
+    }
+    EXPECT_FALSE(fs::exists(path)) << "the destructor unmounts and removes it";
+
+    // A crash leaves it mounted (a child that mounts it and _exits, so that no destructor
+    // runs): the next start's cleanup takes it away.
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        layer_store store(state_, GetParam());
+        ::_exit(store.dev_template() ? 0 : 1);
+    }
+    int wstatus = 0;
+    ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
+    ASSERT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+    ASSERT_EQ(mounts_below(state_).size(), 1u);
+    auto s = layer_store::cleanup_leftovers(state_);
+    ASSERT_TRUE(s.has_value()) << s.error().message();
+    EXPECT_TRUE(mounts_below(state_).empty());
+    EXPECT_FALSE(fs::exists(path));
 }
 
 INSTANTIATE_TEST_SUITE_P(mount_apis, layer_store_host,

@@ -1,5 +1,6 @@
 // Host tests of berth-shim: real containers started the way the supervisor starts them
 // (clone3 with CLONE_NEWPID, fd 3 = status pipe), a busybox image as the overlay's lower dir.
+#include "engine/layer_store.hpp"
 #include "tests/shim/shim_runner.hpp"
 
 #include <gtest/gtest.h>
@@ -325,6 +326,33 @@ TEST_F(shim_host, pivot_container_sees_only_its_image) {
     char host_name[65] = {};
     ASSERT_EQ(::gethostname(host_name, sizeof host_name - 1), 0);
     EXPECT_NE(std::string(host_name), "box-1");
+}
+
+// dev=: the supervisor's one /dev tree (layer_store::dev_template), bound read-only, gives
+// the container the /dev it would have built, in both root switches; /dev/shm stays its own
+// (nothing written there reaches the shared tree), and the escapes still fail.
+TEST_F(shim_host, a_shared_dev_tree_gives_the_same_dev_and_keeps_shm_private) {
+    berth::layer_store store((base_ / ("state-" + scratch_.filename().string())).string());
+    auto dev = store.dev_template();
+    ASSERT_TRUE(dev) << dev.error().message();
+    for (const char* how : {"root_switch=pivot", "root_switch=move"}) {
+        SCOPED_TRACE(how);
+        auto f = facts_of(run_facts({"dev=" + *dev, how}).out);
+        expect_image_facts(f);
+        EXPECT_TRUE(fs::is_empty(fs::path(*dev) / "shm")) << "shm was written through";
+    }
+    auto verdicts = run_escapes({"dev=" + *dev});
+    for (const auto& name : all_probes) {
+        expect_contained(verdicts, name);
+    }
+}
+
+TEST_F(shim_host, a_missing_dev_tree_fails_at_its_bind) {
+    auto result = berth::test::run(
+        shim(image_spec({"dev=" + (base_ / "no-such-dev").string()}), {"/bin/true"}));
+    ASSERT_TRUE(result.failure);
+    EXPECT_EQ(result.step(), "bind /dev from " + (base_ / "no-such-dev").string());
+    EXPECT_EQ(result.error(), ENOENT);
 }
 
 TEST_F(shim_host, move_container_sees_its_image_over_the_host_tree) {

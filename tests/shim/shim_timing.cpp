@@ -4,6 +4,7 @@
 // usage: shim_timing [RUNS]   (root; default 200 runs of each variant, interleaved run by run
 //                              so that load from elsewhere hits every variant alike; prints
 //                              the median and mean wall time and the median CPU time)
+#include "engine/layer_store.hpp"
 #include "tests/shim/shim_runner.hpp"
 
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -105,6 +107,19 @@ int main(int argc, char** argv) {
         spec.push_back(std::move(word));
         return spec;
     };
+    // The supervisor's shared /dev tree, which the shim binds instead of building one.
+    std::optional<berth::layer_store> store(std::in_place, (base / "state").string());
+    auto dev = store->dev_template();
+    if (!dev) {
+        std::fprintf(stderr, "shim_timing: %s\n", dev.error().message().c_str());
+        return 1;
+    }
+    auto with_dev = [&](std::vector<std::string> words) {
+        auto spec = image;
+        spec.push_back("dev=" + *dev);
+        spec.insert(spec.end(), words.begin(), words.end());
+        return spec;
+    };
     std::vector<variant> variants{
         {"busybox true, no pid ns (no shim)", plain(false), {}, {}},
         {"busybox true, pid ns (no shim)", plain(true), {}, {}},
@@ -114,7 +129,12 @@ int main(int argc, char** argv) {
          {},
          {}},
         {"shim, image, pivot_root", through_shim(image, {"/bin/true"}), {}, {}},
+        {"shim, image, pivot_root, dev=", through_shim(with_dev({}), {"/bin/true"}), {}, {}},
         {"shim, image, move", through_shim(with("root_switch=move"), {"/bin/true"}), {}, {}},
+        {"shim, image, move, dev=",
+         through_shim(with_dev({"root_switch=move"}), {"/bin/true"}),
+         {},
+         {}},
         {"shim, image, pivot_root, init=1", through_shim(with("init=1"), {"/bin/true"}), {}, {}},
     };
 
@@ -139,6 +159,7 @@ int main(int argc, char** argv) {
         std::printf("  %-38s %9.1f us %9.1f us %9.1f us\n", v.name, median(v.wall_us),
                     mean(v.wall_us), median(v.cpu_us));
     }
+    store.reset(); // unmounts the /dev tree
     fs::remove_all(base);
     return 0;
 }

@@ -66,6 +66,7 @@ TEST(shim_spec, minimal_spec_has_defaults) {
     EXPECT_EQ(s.lower, nullptr);
     EXPECT_EQ(s.scratch, nullptr);
     EXPECT_EQ(s.scratch_size, nullptr);
+    EXPECT_EQ(s.dev, nullptr);
     EXPECT_EQ(s.root_switch, BERTH_SHIM_ROOT_PIVOT);
     EXPECT_EQ(s.hostname, nullptr);
     EXPECT_EQ(s.cwd, nullptr);
@@ -82,9 +83,10 @@ TEST(shim_spec, minimal_spec_has_defaults) {
 
 TEST(shim_spec, every_key_is_read) {
     fixture_spec f({"name=web/2", "ns=mount,uts,ipc,cgroup,net", "lower=/images/a:/images/b",
-                    "scratch=/run/berth/web-2", "scratch_size=67108864", "root_switch=move",
-                    "hostname=web-2", "cwd=/srv", "uid=1000", "gid=1001", "groups=10,20,30",
-                    "rlimit=NOFILE:1024:4096", "rlimit=CORE:0:inf", "caps=all", "init=1"});
+                    "scratch=/run/berth/web-2", "scratch_size=67108864", "dev=/run/berth/dev",
+                    "root_switch=move", "hostname=web-2", "cwd=/srv", "uid=1000", "gid=1001",
+                    "groups=10,20,30", "rlimit=NOFILE:1024:4096", "rlimit=CORE:0:inf", "caps=all",
+                    "init=1"});
     ASSERT_TRUE(f.p.ok()) << f.p.error.what << ": " << (f.p.error.word ? f.p.error.word : "");
     const auto& s = f.p.spec;
     EXPECT_STREQ(s.name, "web/2");
@@ -93,6 +95,7 @@ TEST(shim_spec, every_key_is_read) {
     EXPECT_STREQ(s.lower, "/images/a:/images/b");
     EXPECT_STREQ(s.scratch, "/run/berth/web-2");
     EXPECT_STREQ(s.scratch_size, "67108864");
+    EXPECT_STREQ(s.dev, "/run/berth/dev");
     EXPECT_EQ(s.root_switch, BERTH_SHIM_ROOT_MOVE);
     EXPECT_STREQ(s.hostname, "web-2");
     EXPECT_STREQ(s.cwd, "/srv");
@@ -155,6 +158,18 @@ TEST(shim_spec, lower_and_scratch) {
     EXPECT_EQ(error_of({ok_base, "scratch_size=1024"}), "scratch= needs lower=");
     EXPECT_EQ(error_of({"lower=/l", "scratch=/s"}), "lower= needs ns=mount");
     EXPECT_EQ(error_of({"ns=uts", "lower=/l", "scratch=/s"}), "lower= needs ns=mount");
+}
+
+TEST(shim_spec, dev_tree) {
+    const std::string ok_base = "ns=mount";
+    EXPECT_EQ(error_of({ok_base, "lower=/l", "scratch=/s", "dev=/d"}), "");
+    EXPECT_EQ(error_of({ok_base, "lower=/l", "scratch=/s", "dev=d"}),
+              "dev: not an absolute path without ',' or '\\'");
+    EXPECT_EQ(error_of({ok_base, "lower=/l", "scratch=/s", "dev=/a,b"}),
+              "dev: not an absolute path without ',' or '\\'");
+    EXPECT_EQ(error_of({ok_base, "lower=/l", "scratch=/s", "dev="}),
+              "dev: not an absolute path without ',' or '\\'");
+    EXPECT_EQ(error_of({ok_base, "dev=/d"}), "dev= needs lower=");
 }
 
 TEST(shim_spec, scratch_size) {

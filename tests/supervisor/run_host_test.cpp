@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +24,7 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -99,6 +101,31 @@ init = true
             std::this_thread::sleep_for(20ms);
         }
         EXPECT_EQ(slurp(out), "web " + std::to_string(i) + " on web-" + std::to_string(i) + "\n");
+    }
+    // Every container's /dev is a read-only bind of the one tree berth mounted in its state
+    // directory (layer_store::dev_template), not a tmpfs of its own.
+    auto host_mounts = berth::read_mountinfo();
+    ASSERT_TRUE(host_mounts);
+    const berth::mount_entry* tree = nullptr;
+    for (const auto& m : *host_mounts) {
+        if (m.mount_point == (base_ / "state" / "images" / ".dev").string()) {
+            tree = &m;
+        }
+    }
+    ASSERT_NE(tree, nullptr) << "no shared /dev tree under the state directory";
+    for (int i = 0; i < 3; ++i) {
+        std::istringstream procs(slurp(cgroot_ + "/web/" + std::to_string(i) + "/cgroup.procs"));
+        std::string pid;
+        ASSERT_TRUE(std::getline(procs, pid));
+        auto inside = berth::read_mountinfo("/proc/" + pid + "/mountinfo");
+        ASSERT_TRUE(inside) << inside.error().message();
+        auto dev = std::find_if(inside->begin(), inside->end(), [](const berth::mount_entry& m) {
+            return m.mount_point == "/dev";
+        });
+        ASSERT_NE(dev, inside->end()) << "web/" << i << " has no /dev";
+        EXPECT_EQ(std::make_pair(dev->major, dev->minor), std::make_pair(tree->major, tree->minor))
+            << "web/" << i;
+        EXPECT_EQ(dev->mount_options.rfind("ro,", 0), 0u) << dev->mount_options;
     }
 
     EXPECT_EQ(stop_berth(), 0) << berth_log();
