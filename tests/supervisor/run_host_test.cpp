@@ -103,8 +103,9 @@ init = true
         EXPECT_EQ(slurp(out), "web " + std::to_string(i) + " on web-" + std::to_string(i) + "\n");
     }
     // Every container's /dev is a read-only bind of the one tree berth mounted in its state
-    // directory (layer_store::dev_template), not a tmpfs of its own.
-    auto host_mounts = berth::read_mountinfo();
+    // directory (layer_store::dev_template), not a tmpfs of its own. Read in berth's mount
+    // namespace: as PID 1 (the "pid1:" run) it has one of its own.
+    auto host_mounts = berth::read_mountinfo("/proc/" + std::to_string(pid_) + "/mountinfo");
     ASSERT_TRUE(host_mounts);
     const berth::mount_entry* tree = nullptr;
     for (const auto& m : *host_mounts) {
