@@ -78,6 +78,7 @@ figures run_berth(int n, const std::string& cgroot, const fs::path& base, const 
     auto service = must(tree.create_service("bench"), "service cgroup");
     berth::layer_store store((base / "state").string());
     auto lower = must(store.mount_image("busybox", {(base / "layer").string()}), "image");
+    auto dev = must(store.dev_template(), "dev tree"); // as berth passes it to every shim
 
     std::vector<std::unique_ptr<berth::container>> fleet;
     std::vector<std::string> leaves;
@@ -99,6 +100,7 @@ figures run_berth(int n, const std::string& cgroot, const fs::path& base, const 
         spec.namespaces = {"mount", "uts", "ipc", "cgroup"};
         spec.lower = lower;
         spec.scratch = (base / "state" / "scratch").string();
+        spec.dev = dev;
         spec.hostname = "bench-" + std::to_string(i);
         spec.command = {"/bin/sleep", "100000"};
         spec.move_root = opt.move_root;
