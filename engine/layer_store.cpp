@@ -4,6 +4,7 @@
 #include "engine/log.hpp"
 #include "engine/mountinfo.hpp"
 #include "engine/unique_fd.hpp"
+#include "shim/protocol.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -290,38 +291,25 @@ std::string layer_store::image_path(std::string_view name) const {
 
 namespace {
 
-// Fills the template's tmpfs at `dir` (see dev_template); modes set by chmod, whatever the
-// umask.
+// Fills the template's tmpfs at `dir` with the tree of shim/protocol.h, the one the shim
+// builds without dev=; modes set by chmod, whatever the umask.
 status fill_dev_template(const std::string& dir) {
-    struct node {
-        const char* name;
-        unsigned major;
-        unsigned minor;
-    };
-    static constexpr node nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
-                                     {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
-    for (const node& n : nodes) {
+    for (const berth_dev_node& n : berth_dev_nodes) {
         const std::string path = dir + "/" + n.name;
         if (::mknod(path.c_str(), S_IFCHR | 0666, makedev(n.major, n.minor)) != 0 ||
             ::chmod(path.c_str(), 0666) != 0) {
             return error::from_errno("mknod '" + path + "'");
         }
     }
-    for (const char* name : {"pts", "shm"}) {
+    for (const char* name : berth_dev_dirs) {
         const std::string path = dir + "/" + name;
         if (::mkdir(path.c_str(), 0755) != 0 || ::chmod(path.c_str(), 0755) != 0) {
             return error::from_errno("mkdir '" + path + "'");
         }
     }
-    static constexpr std::array<std::array<const char*, 2>, 5> links{
-        {{"pts/ptmx", "ptmx"},
-         {"/proc/self/fd", "fd"},
-         {"/proc/self/fd/0", "stdin"},
-         {"/proc/self/fd/1", "stdout"},
-         {"/proc/self/fd/2", "stderr"}}};
-    for (const auto& [target, name] : links) {
-        const std::string path = dir + "/" + name;
-        if (::symlink(target, path.c_str()) != 0) {
+    for (const berth_dev_link& l : berth_dev_links) {
+        const std::string path = dir + "/" + l.name;
+        if (::symlink(l.target, path.c_str()) != 0) {
             return error::from_errno("symlink '" + path + "'");
         }
     }

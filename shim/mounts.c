@@ -1,12 +1,14 @@
 /* The container's file system tree: everything the shim mounts, and the switch of root. */
 #include "shim/mounts.h"
 
+#include "shim/protocol.h"
 #include "shim/report.h"
 #include "shim/volumes.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -113,15 +115,34 @@ static void protect_proc(void) {
     }
 }
 
-static void make_node(const char* shown, unsigned major, unsigned minor) {
-    if (mknod(relative(shown), S_IFCHR | 0666, makedev(major, minor)) != 0) {
-        shim_fail(errno, "mknod", shown);
+/* "/dev/NAME" in `shown`, the path the container will see. */
+static const char* in_dev(char shown[static 32], const char* name) {
+    if ((size_t)snprintf(shown, 32, "/dev/%s", name) >= 32) {
+        shim_fail(ENAMETOOLONG, "/dev entry", name);
     }
+    return shown;
 }
 
-static void make_link(const char* target, const char* shown) {
-    if (symlink(target, relative(shown)) != 0) {
-        shim_fail(errno, "symlink", shown);
+/* berth_dev_nodes, _dirs and _links (shim/protocol.h) on the tmpfs at dev/. */
+static void fill_dev(void) {
+    char shown[32];
+    for (size_t i = 0; i < sizeof berth_dev_nodes / sizeof berth_dev_nodes[0]; ++i) {
+        const struct berth_dev_node* n = &berth_dev_nodes[i];
+        if (mknod(relative(in_dev(shown, n->name)), S_IFCHR | 0666, makedev(n->major, n->minor)) !=
+            0) {
+            shim_fail(errno, "mknod", shown);
+        }
+    }
+    for (size_t i = 0; i < sizeof berth_dev_dirs / sizeof berth_dev_dirs[0]; ++i) {
+        if (mkdir(relative(in_dev(shown, berth_dev_dirs[i])), 0755) != 0) {
+            shim_fail(errno, "mkdir", shown);
+        }
+    }
+    for (size_t i = 0; i < sizeof berth_dev_links / sizeof berth_dev_links[0]; ++i) {
+        const struct berth_dev_link* l = &berth_dev_links[i];
+        if (symlink(l->target, relative(in_dev(shown, l->name))) != 0) {
+            shim_fail(errno, "symlink", shown);
+        }
     }
 }
 
@@ -160,23 +181,7 @@ static void mount_dev(const struct berth_shim_spec* spec) {
         return;
     }
     mount_in_root("tmpfs", "/dev", MS_NOSUID | MS_NOEXEC, "mode=0755");
-    make_node("/dev/null", 1, 3);
-    make_node("/dev/zero", 1, 5);
-    make_node("/dev/full", 1, 7);
-    make_node("/dev/random", 1, 8);
-    make_node("/dev/urandom", 1, 9);
-    make_node("/dev/tty", 5, 0);
-    static const char* const dirs[] = {"/dev/pts", "/dev/shm"};
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; ++i) {
-        if (mkdir(relative(dirs[i]), 0755) != 0) {
-            shim_fail(errno, "mkdir", dirs[i]);
-        }
-    }
-    make_link("pts/ptmx", "/dev/ptmx");
-    make_link("/proc/self/fd", "/dev/fd");
-    make_link("/proc/self/fd/0", "/dev/stdin");
-    make_link("/proc/self/fd/1", "/dev/stdout");
-    make_link("/proc/self/fd/2", "/dev/stderr");
+    fill_dev();
     if (mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) != 0) {
         shim_fail(errno, "remount read-only", "/dev");
     }

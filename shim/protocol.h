@@ -19,6 +19,8 @@
  *                       tmpfs holding the overlay's upper and work dirs and the merged root;
  *                       it lives only in the container's mount namespace; needed by lower=
  *   scratch_size=BYTES  size limit of that tmpfs (default: the kernel's, half of RAM)
+ *   dev=DIR             a ready /dev tree (berth_dev_nodes, _dirs, _links below, read-only)
+ *                       to bind on /dev instead of building one on a tmpfs; needs lower=
  *   root_switch=pivot   pivot_root (default) or "move" (MS_MOVE onto / and chroot; weaker,
  *                       see docs/shim.md)
  *   volume=SRC:DST[:ro] a bind mount of the host path SRC (a directory or a file) at DST in
@@ -72,5 +74,28 @@ struct berth_shim_failure {
     char step[BERTH_SHIM_STEP_MAX]; /* e.g. "pivot_root", "execve /bin/httpd"; NUL-terminated */
     uint32_t reserved;
 };
+
+/* A container's minimal /dev, whoever builds it: the shim on a tmpfs of its own, or the
+ * supervisor once, for dev= (engine/layer_store.cpp). Names are relative to /dev; the nodes
+ * are character devices of mode 0666, the directories (mount points of the container's own
+ * devpts and tmpfs) of mode 0755. */
+struct berth_dev_node {
+    const char* name;
+    unsigned major;
+    unsigned minor;
+};
+struct berth_dev_link {
+    const char* name;
+    const char* target;
+};
+static const struct berth_dev_node berth_dev_nodes[] = {{"null", 1, 3},    {"zero", 1, 5},
+                                                        {"full", 1, 7},    {"random", 1, 8},
+                                                        {"urandom", 1, 9}, {"tty", 5, 0}};
+static const char* const berth_dev_dirs[] = {"pts", "shm"};
+static const struct berth_dev_link berth_dev_links[] = {{"ptmx", "pts/ptmx"},
+                                                        {"fd", "/proc/self/fd"},
+                                                        {"stdin", "/proc/self/fd/0"},
+                                                        {"stdout", "/proc/self/fd/1"},
+                                                        {"stderr", "/proc/self/fd/2"}};
 
 #endif
