@@ -1,6 +1,7 @@
 // Size-rotated append-only log files.
 #include "engine/log_file.hpp"
 
+#include <cerrno>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,17 +28,27 @@ log_file::log_file(std::filesystem::path path, unique_fd fd, std::uint64_t size,
 
 result<log_file> log_file::open(std::filesystem::path path, std::uint64_t max_size,
                                 unsigned max_files) noexcept {
-    unique_fd fd = open_append(path);
-    if (!fd) {
-        return error::from_errno("log '" + path.string() + "': open");
-    }
+    // The file is created by the first append, not here: a replica that never writes costs no
+    // inode, and creating a thousand files on ext4 took more of berth's CPU per start than the
+    // spawn itself (the allocator reads inode tables looking for recently deleted inodes).
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
+    if (::stat(path.c_str(), &st) == 0) {
+        if (!S_ISREG(st.st_mode)) {
+            errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+            return error::from_errno("log '" + path.string() + "': open");
+        }
+        return log_file(std::move(path), unique_fd(), static_cast<std::uint64_t>(st.st_size),
+                        max_size, max_files);
+    }
+    if (errno != ENOENT) {
         return error::from_errno("log '" + path.string() + "': stat");
     }
-    // The file exists now; it is opened again for each append (see the header).
-    return log_file(std::move(path), unique_fd(), static_cast<std::uint64_t>(st.st_size), max_size,
-                    max_files);
+    // Not there yet: the first append must be able to create it.
+    auto dir = path.parent_path();
+    if (::access(dir.empty() ? "." : dir.c_str(), W_OK | X_OK) != 0) {
+        return error::from_errno("log '" + path.string() + "': open");
+    }
+    return log_file(std::move(path), unique_fd(), 0, max_size, max_files);
 }
 
 status log_file::rotate() noexcept {

@@ -1,7 +1,8 @@
 // A container's output log: one file per replica, rotated by size (NAME, NAME.1, ... NAME.K).
 // The file is open only during an append: a fleet of mostly quiet containers then costs no fd
 // per log (3 per container were the limit at 5,000 containers with a 20,000 fd limit), for
-// an open and a close per chunk of output read.
+// an open and a close per chunk of output read. The file itself is created by the first
+// append: a replica that has written nothing has no file (berthctl logs then prints nothing).
 #pragma once
 
 #include "engine/result.hpp"

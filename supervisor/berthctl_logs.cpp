@@ -170,6 +170,18 @@ status show_log(const std::string& path, std::size_t lines, bool follow_it) {
         }
     }
     unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd && errno == ENOENT && !follow_it) {
+        // berth creates a log with the replica's first output: in an existing directory a
+        // missing file is a replica that has written nothing yet (its older files may remain).
+        const auto slash = path.rfind('/');
+        const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+            print_last_lines(open_rotated(path, unique_fd()), lines);
+            return {};
+        }
+        errno = ENOENT;
+    }
     if (!fd && !(follow_it && errno == ENOENT)) {
         return error::from_errno("log '" + path + "': open");
     }

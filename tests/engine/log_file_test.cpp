@@ -70,6 +70,24 @@ TEST_F(log_file_test, a_chunk_larger_than_the_limit_is_still_written_whole) {
     EXPECT_EQ(slurp(dir_ / "big.log"), std::string(16, 'z'));
 }
 
+TEST_F(log_file_test, the_file_is_created_by_the_first_append) {
+    auto path = dir_ / "quiet.log";
+    auto log = berth::log_file::open(path, 0, 1);
+    ASSERT_TRUE(log) << log.error().message();
+    EXPECT_EQ(log->size(), 0u);
+    EXPECT_FALSE(fs::exists(path)); // a replica that never writes costs no file
+    ASSERT_TRUE(log->append(std::string_view("first\n")));
+    EXPECT_EQ(slurp(path), "first\n");
+}
+
+TEST_F(log_file_test, a_directory_in_the_files_place_is_a_clear_error) {
+    fs::create_directories(dir_ / "d.log");
+    auto log = berth::log_file::open(dir_ / "d.log", 0, 1);
+    ASSERT_FALSE(log);
+    EXPECT_EQ(log.error().message(),
+              "log '" + (dir_ / "d.log").string() + "': open: Is a directory");
+}
+
 TEST_F(log_file_test, an_unwritable_place_is_a_clear_error) {
     auto log = berth::log_file::open(dir_ / "missing" / "x.log", 0, 1);
     ASSERT_FALSE(log);

@@ -405,12 +405,25 @@ TEST_F(berthctl_test, logs_without_a_log_file_is_exit_1) {
     auto no_path = run({"logs", "web/2"});
     EXPECT_EQ(no_path.code, 1);
     EXPECT_EQ(no_path.err, "berthctl: web/2 has no log file (its output goes to /dev/null)\n");
-    loop.run_on_loop(
-        [&] { fleet.fleet[0].replicas[1].log_path = (dir.path() / "never-written.log").string(); });
+    loop.run_on_loop([&] {
+        fleet.fleet[0].replicas[1].log_path = (dir.path() / "gone" / "never-written.log").string();
+    });
     auto missing = run({"logs", "web/1"});
     EXPECT_EQ(missing.code, 1);
-    EXPECT_NE(missing.err.find("': open: No such file or directory"), std::string::npos)
+    EXPECT_NE(missing.err.find("gone/never-written.log': open: No such file or directory"),
+              std::string::npos)
         << missing.err;
+}
+
+// berth creates a replica's log with its first output: a replica that has written nothing
+// has a log directory but no file yet, and its logs are empty, not an error.
+TEST_F(berthctl_test, logs_of_a_replica_that_wrote_nothing_are_empty) {
+    fleet.fleet[0].replicas[1].log_path = (dir.path() / "never-written.log").string();
+    serve();
+    auto quiet = run({"logs", "web/1"});
+    EXPECT_EQ(quiet.code, 0) << quiet.err;
+    EXPECT_EQ(quiet.out, "");
+    EXPECT_EQ(quiet.err, "");
 }
 
 TEST_F(berthctl_test, logs_follow_goes_on_across_rotation) {
