@@ -200,6 +200,7 @@ void write_process(writer& w, const service& s) {
     w.line("log_max_files", std::to_string(s.log_max_files));
     if (s.image) {
         w.line("upper", quote(s.upper == upper_kind::tmpfs ? "tmpfs" : "disk"));
+        w.line("root_switch", quote(s.root_switch == root_switch::pivot ? "pivot" : "move"));
     }
     w.line("volumes", volumes_text(s.volumes));
 }

@@ -505,6 +505,7 @@ status service_runtime::spawn_checked(replica_runtime& r) {
         shim.lower = image_lower_;
         shim.scratch = ctx_.scratch_dir.string();
         shim.dev = ctx_.dev_template;
+        shim.move_root = spec_.root_switch == config::root_switch::move;
     }
     shim.hostname = r.expanded.hostname.value_or("");
     shim.init = spec_.init;

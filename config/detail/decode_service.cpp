@@ -22,12 +22,18 @@ constexpr std::array<enum_name, 2> upper_names{{
     {"disk", static_cast<int>(upper_kind::disk)},
 }};
 
+constexpr std::array<enum_name, 2> root_switch_names{{
+    {"pivot", static_cast<int>(root_switch::pivot)},
+    {"move", static_cast<int>(root_switch::move)},
+}};
+
 // Fields whose presence matters to the cross-key checks.
 struct given {
     std::optional<field> image;
     std::optional<field> hostname;
     std::optional<field> volumes;
     std::optional<field> upper;
+    std::optional<field> root_switch;
     std::optional<field> watchdog_timeout;
     std::optional<field> restart_delay_max;
 };
@@ -203,6 +209,11 @@ void read_storage(table_reader& r, service& s, given& g) {
             s.upper = static_cast<upper_kind>(*v);
         }
     }
+    if (take(r, "root_switch", g.root_switch)) {
+        if (auto v = as_enum(*g.root_switch, root_switch_names)) {
+            s.root_switch = static_cast<root_switch>(*v);
+        }
+    }
     if (take(r, "volumes", g.volumes)) {
         decode_into(*g.volumes, s.volumes,
                     [&](const field& f) { return decode_volumes(f, s.name); });
@@ -225,6 +236,9 @@ void check_consistency(service& s, const given& g) {
     }
     if (g.upper && !g.image) {
         g.upper->error("upper only applies to a service with an image");
+    }
+    if (g.root_switch && !g.image) {
+        g.root_switch->error("root_switch only applies to a service with an image");
     }
     if (g.hostname && !s.namespaces.uts) {
         g.hostname->error("hostname needs the \"uts\" namespace (without it, it would rename "

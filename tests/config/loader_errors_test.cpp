@@ -238,6 +238,9 @@ TEST(LoadErrors, KeysThatDependOnOthers) {
               "it to namespaces)");
     EXPECT_EQ(service_error("upper = \"disk\""),
               "fleet.toml:3:9: service.web.upper: upper only applies to a service with an image");
+    EXPECT_EQ(service_error("root_switch = \"move\""),
+              "fleet.toml:3:15: service.web.root_switch: root_switch only applies to a service "
+              "with an image");
     EXPECT_EQ(service_error("watchdog_timeout = \"5s\""),
               "fleet.toml:3:20: service.web.watchdog_timeout: watchdog_timeout needs readiness = "
               "\"notify\" (the service sends WATCHDOG=1)");
@@ -250,6 +253,10 @@ TEST(LoadErrors, ServiceSettings) {
     EXPECT_EQ(service_error("restart = \"on_failure\""),
               "fleet.toml:3:11: service.web.restart: expected one of \"always\", \"on-failure\" "
               "or \"never\", got \"on_failure\"; did you mean 'on-failure'?");
+    EXPECT_EQ(single_error("[image.i]\nlayers = [\"/l\"]\n[service.web]\ncommand = [\"/x\"]\n"
+                           "image = \"i\"\nroot_switch = \"chroot\"\n"),
+              "fleet.toml:6:15: service.web.root_switch: expected one of \"pivot\" or \"move\", "
+              "got \"chroot\"");
     EXPECT_EQ(service_error("namespaces = [\"pid\", \"pid\"]"),
               "fleet.toml:3:22: service.web.namespaces[1]: namespace \"pid\" is listed twice");
     EXPECT_EQ(service_error("namespaces = [\"nett\"]"),

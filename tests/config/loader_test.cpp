@@ -102,6 +102,7 @@ TEST(LoadValid, MinimalServiceGetsEveryDefault) {
     EXPECT_EQ(s.log_max_size, 10u << 20);
     EXPECT_EQ(s.log_max_files, 3u);
     EXPECT_EQ(s.upper, upper_kind::tmpfs);
+    EXPECT_EQ(s.root_switch, root_switch::pivot);
     EXPECT_TRUE(s.volumes.empty());
     EXPECT_TRUE(s.limits.empty());
     EXPECT_TRUE(s.service_limits.empty());
@@ -172,6 +173,7 @@ init = true
 log_max_size = 1048576
 log_max_files = 1
 upper = "disk"
+root_switch = "move"
 volumes = ["data-{replica}:/var/lib/db", "/srv/www:/www:ro", "/cache"]
 namespaces = ["mount", "net"]
 )");
@@ -190,6 +192,7 @@ namespaces = ["mount", "net"]
     EXPECT_EQ(s.log_max_size, 1u << 20);
     EXPECT_EQ(s.log_max_files, 1u);
     EXPECT_EQ(s.upper, upper_kind::disk);
+    EXPECT_EQ(s.root_switch, root_switch::move);
     ASSERT_EQ(s.volumes.size(), 3u);
     EXPECT_EQ(s.volumes[0], (volume{volume::kind::named, "data-{replica}", "/var/lib/db", false}));
     EXPECT_EQ(s.volumes[1], (volume{volume::kind::bind, "/srv/www", "/www", true}));

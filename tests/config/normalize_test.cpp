@@ -84,6 +84,7 @@ pids_max = "max"
              "readiness = { exec = [\"/bin/check\"], interval = \"1s\", timeout = \"1s\", "
              "retries = 3 }\n",
              "upper = \"tmpfs\"\n",
+             "root_switch = \"pivot\"\n",
              "volumes = [\"data:/d:ro\"]\n",
              "[service.web.env]\n\"a b\" = \"tab\\there \\\"quoted\\\"\"\n",
              "[service.web.limits]\nmemory_max = \"1536KiB\"\npids_max = \"max\"\ncpu_max = "
@@ -118,6 +119,7 @@ readiness = "notify"
 watchdog_timeout = "2500ms"
 volumes = ["db-{replica}:/var/lib/db", "/etc/db:/etc/db:ro", "/tmp/scratch"]
 upper = "disk"
+root_switch = "move"
 [service.db.limits]
 memory_max = "1G"
 memory_high = "768M"

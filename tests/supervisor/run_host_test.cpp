@@ -147,6 +147,39 @@ init = true
     EXPECT_FALSE(fs::exists(base_ / "state" / "scratch"));
 }
 
+// root_switch reaches the shim: with init = true berth-shim stays the container's first
+// process, so its argv shows how it entered the root (what each switch does, and which
+// escapes fail in each, is shim_host_test's). Both replicas run on their image's root.
+TEST_F(run_host_test, root_switch_move_reaches_only_the_services_that_ask_for_it) {
+    start_berth(write_fleet(R"(
+[service.pivoted]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+init = true
+
+[service.moved]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+init = true
+root_switch = "move"
+)"));
+    ASSERT_TRUE(wait_for_log("service pivoted/0: ready")) << berth_log();
+    ASSERT_TRUE(wait_for_log("service moved/0: ready")) << berth_log();
+    for (const std::string service : {"pivoted", "moved"}) {
+        std::istringstream procs(slurp(cgroot_ + "/" + service + "/0/cgroup.procs"));
+        std::string pid;
+        ASSERT_TRUE(std::getline(procs, pid)) << service;
+        std::string argv = slurp("/proc/" + pid + "/cmdline");
+        std::replace(argv.begin(), argv.end(), '\0', ' ');
+        EXPECT_EQ(argv.rfind("berth-shim ", 0), 0u) << argv;
+        EXPECT_NE(argv.find(" lower="), std::string::npos) << argv;
+        EXPECT_EQ(argv.find(" root_switch=move ") != std::string::npos, service == "moved") << argv;
+        EXPECT_TRUE(fs::exists("/proc/" + pid + "/root/bin/busybox")) << service;
+    }
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
+    EXPECT_FALSE(fs::exists(cgroot_)) << "the cgroup subtree is left";
+}
+
 TEST_F(run_host_test, on_failure_restarts_with_backoff_until_the_start_limit) {
     start_berth(write_fleet(R"(
 [service.crash]
