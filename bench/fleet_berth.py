@@ -45,6 +45,7 @@ restart_delay = "0"
 start_limit_burst = 0
 # sleep is PID 1 of its pid namespace and ignores SIGTERM: stop the way `crun delete -f` does.
 stop_signal = "SIGKILL"
+root_switch = "{root_switch}"
 """
 
 
@@ -139,7 +140,7 @@ class _LogReader(threading.Thread):
 class BerthRun:
     """One berth process on an N-replica fleet; every method is a measured phase."""
 
-    def __init__(self, berth, base, cgroup_parent, layer, n, cleanup, tag=""):
+    def __init__(self, berth, base, cgroup_parent, layer, n, cleanup, tag="", root_switch="pivot"):
         self.berth = berth
         self.n = n
         self.cleanup = cleanup
@@ -150,7 +151,8 @@ class BerthRun:
         self.toml = os.path.join(self.dir, "fleet.toml")
         with open(self.toml, "w") as f:
             f.write(FLEET_TOML.format(n=n, cgroup_root=self.cgroup_root, layer=layer,
-                                      state_dir=os.path.join(self.dir, "state"), service=SERVICE))
+                                      state_dir=os.path.join(self.dir, "state"), service=SERVICE,
+                                      root_switch=root_switch))
         self.proc = None
         self.reader = None
         self.term_failed = False
