@@ -57,6 +57,13 @@ struct listen_address {
     friend bool operator==(const listen_address&, const listen_address&) = default;
 };
 
+// How containers are started (docs/architecture.md, "Start priority"). normal: at the
+// supervisor's own scheduling policy. realtime: the supervisor spawns at SCHED_FIFO 1, and each
+// berth-shim does its whole setup at that priority, back to SCHED_OTHER just before it runs
+// the workload; a burst of starts then leaves other processes about 5% of the CPU (the
+// kernel's real-time throttling) until it is done.
+enum class start_priority { normal, realtime };
+
 struct supervisor_settings {
     // Absent: the supervisor decides (PID 1: the cgroup2 root; host: <cgroup2 mount>/berth).
     std::optional<std::filesystem::path> cgroup_root;
@@ -69,6 +76,7 @@ struct supervisor_settings {
     std::optional<listen_address> metrics_listen = listen_address{"127.0.0.1", 9464};
     duration shutdown_timeout = std::chrono::seconds(30);
     config::log_level log_level = config::log_level::info;
+    config::start_priority start_priority = config::start_priority::normal;
 
     friend bool operator==(const supervisor_settings&, const supervisor_settings&) = default;
 };

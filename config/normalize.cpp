@@ -124,6 +124,8 @@ void write_supervisor(writer& w, const supervisor_settings& s) {
            quote(s.metrics_listen ? format_listen_address(*s.metrics_listen) : "none"));
     w.line("shutdown_timeout", quote(format_duration(s.shutdown_timeout)));
     w.line("log_level", quote(log_level_name(s.log_level)));
+    w.line("start_priority",
+           quote(s.start_priority == start_priority::normal ? "normal" : "realtime"));
 }
 
 void write_image(writer& w, const image& im) {

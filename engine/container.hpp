@@ -28,6 +28,8 @@ struct container_launch {
     std::filesystem::path log_path; // empty: output goes to /dev/null
     std::uint64_t log_max_size = 10 << 20;
     unsigned log_max_files = 3;
+    // Spawned at SCHED_FIFO (spawn_request::hand_off_priority); argv must hold sched=other.
+    bool hand_off_priority = false;
 };
 
 // How a run ended. A failed setup step (from the shim's status pipe) takes precedence over

@@ -23,6 +23,9 @@ std::string limit_text(const std::optional<std::uint64_t>& v) {
 
 std::vector<std::string> shim_argv(const shim_spec& spec) {
     std::vector<std::string> argv{"berth-shim", "name=" + spec.name};
+    if (spec.sched_other) {
+        argv.push_back("sched=other");
+    }
     if (!spec.namespaces.empty()) {
         argv.push_back("ns=" + join(spec.namespaces, ','));
     }

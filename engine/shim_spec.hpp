@@ -32,8 +32,9 @@ struct shim_spec {
     std::string lower;                   // the image's shared lower dir; empty: host root
     std::string scratch;                 // mount point of the container's private tmpfs
     std::optional<std::uint64_t> scratch_size;
-    std::string dev;        // a ready /dev tree to bind (layer_store::dev_template); empty: built
-    bool move_root = false; // MS_MOVE + chroot instead of pivot_root
+    std::string dev;          // a ready /dev tree to bind (layer_store::dev_template); empty: built
+    bool move_root = false;   // MS_MOVE + chroot instead of pivot_root
+    bool sched_other = false; // spawned at SCHED_FIFO: back to SCHED_OTHER first (sched=other)
     std::vector<volume_bind> volumes; // mounted in this order (parents before children)
     std::string hostname;
     std::string cwd;

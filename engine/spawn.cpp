@@ -107,6 +107,55 @@ result<spawner> spawner::create() noexcept {
     return spawner(std::move(null_fd), std::move(slots));
 }
 
+bool spawner::enable_priority_hand_off(std::function<void()> drop_soon) noexcept {
+    drop_priority();
+    hand_off_ = false;
+    const int policy = ::sched_getscheduler(0);
+    if (policy != SCHED_OTHER && policy != SCHED_BATCH) {
+        return false; // already real-time (or idle) by someone's choice: leave it alone
+    }
+    sched_param fifo{};
+    fifo.sched_priority = 1;
+    if (::sched_setscheduler(0, SCHED_FIFO, &fifo) != 0) {
+        return false;
+    }
+    sched_param none{};
+    ::sched_setscheduler(0, policy, &none);
+    base_policy_ = policy;
+    drop_soon_ = std::move(drop_soon);
+    hand_off_ = true;
+    return true;
+}
+
+void spawner::raise_priority() noexcept {
+    if (raised_) {
+        return;
+    }
+    sched_param fifo{};
+    fifo.sched_priority = 1;
+    if (::sched_setscheduler(0, SCHED_FIFO, &fifo) != 0) {
+        return; // lost the right since (a cgroup move): spawn at the usual priority
+    }
+    raised_ = true;
+    try {
+        if (drop_soon_) {
+            drop_soon_();
+            return;
+        }
+    } catch (...) {
+    }
+    drop_after_spawn_ = true; // nobody arranged a drop: spawn() drops it after the clone
+}
+
+void spawner::drop_priority() noexcept {
+    if (!raised_) {
+        return;
+    }
+    sched_param none{};
+    ::sched_setscheduler(0, base_policy_, &none);
+    raised_ = false;
+}
+
 void spawner::reset_slots() noexcept {
     for (auto& slot : slots_) {
         ::dup3(null_fd_.get(), slot.get(), O_CLOEXEC);
@@ -156,7 +205,15 @@ result<spawned_process> spawner::spawn(const spawn_request& req) noexcept {
     args.stack = reinterpret_cast<__u64>(child_stack);
     args.stack_size = sizeof child_stack;
 
+    if (hand_off_ && req.hand_off_priority) {
+        last_hand_off_ = std::chrono::steady_clock::now();
+        raise_priority();
+    }
     long pid = berth_clone3(&args, sizeof args, child_main, &ctx);
+    if (drop_after_spawn_) {
+        drop_after_spawn_ = false;
+        drop_priority();
+    }
     reset_slots();
     if (pid < 0) {
         return error(static_cast<int>(-pid), "spawn '" + req.program + "': clone3");

@@ -9,6 +9,10 @@
  * "spec: ...".
  *
  *   name=web/2          who this is, for messages
+ *   sched=other         the shim was spawned at SCHED_FIFO (engine/spawn.hpp, start_priority
+ *                       = "realtime"): it does its setup at that priority and switches to
+ *                       SCHED_OTHER (keeping the nice value) right before the workload (or,
+ *                       with init=1, before forking it)
  *   ns=mount,uts,...    namespaces the shim unshares itself (any of mount uts ipc cgroup net);
  *                       the pid namespace, if any, comes from clone3 in the supervisor
  *                       ("pid" here is an error); no user namespace

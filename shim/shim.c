@@ -30,6 +30,18 @@ static void close_inherited_fds(void) {
     fcntl(BERTH_SHIM_STATUS_FD, F_SETFD, FD_CLOEXEC);
 }
 
+/* sched=other: the supervisor spawned the shim at SCHED_FIFO (start_priority = "realtime"),
+ * so that the setup runs to its end without being preempted by the other starts; the
+ * workload, and an init=1 shim that stays beside it, run at SCHED_OTHER (the nice value is
+ * kept). Lowering the priority needs no capability, so this comes after the others are
+ * dropped. musl's sched_setscheduler() is a stub (ENOSYS), hence the system call. */
+static void leave_spawn_priority(const struct berth_shim_spec* spec) {
+    struct sched_param none = {0};
+    if (spec->sched_other && syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, &none) != 0) {
+        shim_fail(errno, "set scheduling policy", "SCHED_OTHER");
+    }
+}
+
 static void unshare_namespaces(const struct berth_shim_spec* spec) {
     if (spec->ns_flags != 0 && unshare(spec->ns_flags) != 0) {
         shim_fail(errno, "unshare", NULL);
@@ -86,6 +98,8 @@ int main(int argc, char** argv) {
     shim_set_no_new_privs();
 
     shim_reset_signal_dispositions();
+
+    leave_spawn_priority(&spec);
 
     if (spec.init) {
         shim_run_init(spec.workload);

@@ -113,6 +113,14 @@ static const char* parse_scratch_size(struct berth_shim_spec* spec, const char* 
     return NULL;
 }
 
+static const char* parse_sched(struct berth_shim_spec* spec, const char* value) {
+    if (strcmp(value, "other") != 0) {
+        return "sched: not \"other\"";
+    }
+    spec->sched_other = true;
+    return NULL;
+}
+
 static const char* parse_root_switch(struct berth_shim_spec* spec, const char* value) {
     spec->root_switch_given = true;
     if (strcmp(value, "pivot") == 0) {
@@ -336,6 +344,7 @@ static const struct {
     bool repeatable;
 } keys[] = {
     {"name", parse_name, false},
+    {"sched", parse_sched, false},
     {"ns", parse_ns, false},
     {"lower", parse_lower, false},
     {"scratch", parse_scratch, false},

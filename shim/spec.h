@@ -37,6 +37,7 @@ struct berth_shim_volume {
 /* Every string points into the parsed argv: nothing is allocated, nothing needs freeing. */
 struct berth_shim_spec {
     const char* name;         /* "" when absent */
+    bool sched_other;         /* sched=other: leave the supervisor's SCHED_FIFO first */
     int ns_flags;             /* CLONE_NEW* flags for unshare(2) */
     const char* lower;        /* NULL: the container keeps the host's root */
     const char* scratch;      /* set whenever lower is */

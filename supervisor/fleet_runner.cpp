@@ -130,7 +130,38 @@ status fleet_runner::setup_cgroups() {
         return enabled.error();
     }
     logger()->info("cgroup root '{}' controllers=[{}]", tree_->root(), fmt::join(*enabled, " "));
+    // Only now, in its own cgroup with the controllers enabled: with RT group scheduling the
+    // kernel refuses SCHED_FIFO in a cgroup without real-time runtime (so the hand-off stays
+    // off), and refuses to enable the cpu controller over a real-time task.
+    if (fleet_.supervisor.start_priority == config::start_priority::realtime &&
+        !spawn_.enable_priority_hand_off([this] { drop_priority_when_idle(); })) {
+        logger()->warn("start_priority = \"realtime\": SCHED_FIFO is not permitted here (it "
+                       "needs CAP_SYS_NICE, a cgroup with real-time runtime, and berth not "
+                       "already real-time); containers start at normal priority");
+    }
     return {};
+}
+
+// The hand-off's priority lasts while starts keep coming, and a little past the last one:
+// the loop then reads the burst's exec reports (a start is "ready" there) without waiting
+// behind the shims it just made. Off again within this window of the last start.
+void fleet_runner::drop_priority_when_idle() {
+    constexpr auto linger = std::chrono::milliseconds(100);
+    priority_timer_.expires_at(spawn_.last_hand_off() + linger);
+    priority_timer_.async_wait([this, linger](const boost::system::error_code& ec) {
+        if (ec || !spawn_.priority_raised()) {
+            return;
+        }
+        if (std::chrono::steady_clock::now() < spawn_.last_hand_off() + linger) {
+            try {
+                drop_priority_when_idle(); // a start came since: wait for the new deadline
+                return;
+            } catch (const std::exception&) {
+                // no memory for the timer: drop it now rather than stay real-time
+            }
+        }
+        spawn_.drop_priority();
+    });
 }
 
 status fleet_runner::setup_services() {
@@ -589,6 +620,8 @@ int fleet_runner::run() {
     // With no service, the loop still runs: as PID 1 it reaps orphans and waits for the signal
     // that ends the machine; on a host, for the one that ends berth.
     run_loop();
+    priority_timer_.cancel();
+    spawn_.drop_priority(); // the loop stopped before the timer did
     teardown();
     logger()->info("fleet stopped");
     return cli::exit_ok;

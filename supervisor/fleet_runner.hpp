@@ -33,7 +33,7 @@ public:
     fleet_runner(config::fleet fleet, std::filesystem::path config_path, const run_options& options,
                  spawner& spawn)
         : fleet_(std::move(fleet)), config_path_(std::move(config_path)), options_(options),
-          spawn_(spawn), reaper_(io_), shutdown_timer_(io_) {}
+          spawn_(spawn), reaper_(io_), shutdown_timer_(io_), priority_timer_(io_) {}
 
     int run();
 
@@ -64,6 +64,7 @@ private:
     void close_metrics() noexcept;
     void report_service(const service_runtime& svc) noexcept;
     void run_loop();
+    void drop_priority_when_idle();
     berth::status setup();
     berth::status lock_state_dir();
     berth::status setup_cgroups();
@@ -109,6 +110,7 @@ private:
     std::string original_cgroup_;
     unique_fd lock_fd_;
     boost::asio::steady_timer shutdown_timer_;
+    boost::asio::steady_timer priority_timer_; // spawner priority hand-off: when to drop it
     pid1::ending ending_ = pid1::ending::power_off;
     bool shutting_down_ = false;
     bool forced_ = false;

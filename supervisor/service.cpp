@@ -500,6 +500,8 @@ status service_runtime::spawn_checked(replica_runtime& r) {
     }
 
     shim_spec shim = credentials_spec(r);
+    // start_priority = "realtime" (engine/spawn.hpp): starts only, not exec probe runs.
+    shim.sched_other = ctx_.spawn.hands_off_priority();
     shim.namespaces = namespaces_of(spec_.namespaces);
     if (spec_.image) {
         shim.lower = image_lower_;
@@ -547,6 +549,7 @@ status service_runtime::spawn_checked(replica_runtime& r) {
         ctx_.state_dir / "logs" / spec_.name / (std::to_string(r.expanded.index) + ".log");
     launch.log_max_size = spec_.log_max_size;
     launch.log_max_files = spec_.log_max_files;
+    launch.hand_off_priority = shim.sched_other;
 
     if (!r.proc) {
         r.proc = std::make_unique<container>(ctx_.io, ctx_.spawn, ctx_.reap);

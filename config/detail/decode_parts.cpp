@@ -11,6 +11,11 @@
 namespace berth::config::detail {
 namespace {
 
+constexpr std::array<enum_name, 2> start_priority_names{{
+    {"normal", static_cast<int>(start_priority::normal)},
+    {"realtime", static_cast<int>(start_priority::realtime)},
+}};
+
 constexpr std::array<enum_name, 7> log_level_names{{
     {"trace", static_cast<int>(log_level::trace)},
     {"debug", static_cast<int>(log_level::debug)},
@@ -215,6 +220,11 @@ supervisor_settings decode_supervisor(table_reader& r) {
     if (auto f = r.get("log_level")) {
         if (auto v = as_enum(*f, log_level_names)) {
             s.log_level = static_cast<log_level>(*v);
+        }
+    }
+    if (auto f = r.get("start_priority")) {
+        if (auto v = as_enum(*f, start_priority_names)) {
+            s.start_priority = static_cast<start_priority>(*v);
         }
     }
     r.finish();

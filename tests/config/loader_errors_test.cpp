@@ -320,6 +320,9 @@ TEST(LoadErrors, SupervisorSettings) {
               "fleet.toml:2:18: supervisor.metrics_listen: expected \"IP:port\", \"[IPv6]:port\" "
               "or \"none\", got \"localhost:9464\": expected a numeric IPv4 address or [IPv6] (no "
               "name resolution in PID 1)");
+    EXPECT_EQ(single_error("[supervisor]\nstart_priority = \"rt\"\n"),
+              "fleet.toml:2:18: supervisor.start_priority: expected one of \"normal\" or "
+              "\"realtime\", got \"rt\"");
     EXPECT_EQ(single_error("[supervisor]\nlog_level = \"warning\"\n"),
               "fleet.toml:2:13: supervisor.log_level: expected one of \"trace\", \"debug\", "
               "\"info\", \"warn\", \"error\", \"critical\" or \"off\", got \"warning\"; did you "

@@ -71,6 +71,7 @@ TEST(LoadValid, EmptyFileIsAnEmptyFleetWithDefaults) {
     EXPECT_EQ(r.fleet->supervisor.metrics_listen, (listen_address{"127.0.0.1", 9464}));
     EXPECT_EQ(r.fleet->supervisor.shutdown_timeout, 30s);
     EXPECT_EQ(r.fleet->supervisor.log_level, log_level::info);
+    EXPECT_EQ(r.fleet->supervisor.start_priority, start_priority::normal);
     EXPECT_THAT(r.files, ElementsAre("fleet.toml"));
 }
 
@@ -147,12 +148,14 @@ TEST(LoadValid, SupervisorSettings) {
 state_dir = "/var/run/b/"
 metrics_listen = "none"
 log_level = "debug"
+start_priority = "realtime"
 )");
     ASSERT_TRUE(r.ok()) << format_diagnostics(r.diagnostics);
     EXPECT_EQ(r.fleet->supervisor.state_dir, "/var/run/b");
     EXPECT_EQ(r.fleet->supervisor.control_socket, "/var/run/b/control.sock");
     EXPECT_FALSE(r.fleet->supervisor.metrics_listen);
     EXPECT_EQ(r.fleet->supervisor.log_level, log_level::debug);
+    EXPECT_EQ(r.fleet->supervisor.start_priority, start_priority::realtime);
 }
 
 TEST(LoadValid, SuggestedAdditions) {

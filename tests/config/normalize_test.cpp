@@ -32,6 +32,7 @@ control_socket = "/run/berth/control.sock"
 metrics_listen = "127.0.0.1:9464"
 shutdown_timeout = "30s"
 log_level = "info"
+start_priority = "normal"
 
 [service.web]
 # image is unset: the host's root, no rootfs change
@@ -108,6 +109,7 @@ control_socket = "/run/b.sock"
 metrics_listen = "[::1]:0"
 shutdown_timeout = "1m30s"
 log_level = "critical"
+start_priority = "realtime"
 [image.base]
 layers = ["/a", "/b"]
 [image.imported]

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -363,6 +364,26 @@ TEST_F(shim_host, move_container_sees_its_image_over_the_host_tree) {
     // The host's mounts stay in the namespace under the new root, but mountinfo shows only
     // what is reachable from the process's root.
     expect_only_container_mounts(f["mounts"]);
+}
+
+// sched=other (start_priority = "realtime"): spawned at SCHED_FIFO, the shim sets up at that
+// priority and the workload runs at SCHED_OTHER; without the key the policy is inherited.
+TEST_F(shim_host, sched_other_leaves_the_fifo_priority_it_was_spawned_with) {
+    sched_param fifo{};
+    fifo.sched_priority = 1;
+    ASSERT_EQ(::sched_setscheduler(0, SCHED_FIFO, &fifo), 0) << std::strerror(errno);
+    struct back_to_other {
+        ~back_to_other() {
+            sched_param none{};
+            ::sched_setscheduler(0, SCHED_OTHER, &none);
+        }
+    } restore;
+    // Field 41 of /proc/PID/stat is the policy: 0 SCHED_OTHER, 1 SCHED_FIFO.
+    const std::vector<std::string> policy{"/bin/sh", "-c", "cut -d' ' -f41 /proc/self/stat"};
+    auto with = berth::test::run(shim(image_spec({"sched=other"}), policy));
+    auto without = berth::test::run(shim(image_spec(), policy));
+    EXPECT_EQ(with.out, "0\n") << with.step() << with.err;
+    EXPECT_EQ(without.out, "1\n") << without.step() << without.err;
 }
 
 TEST_F(shim_host, credentials_apply_and_drop_capabilities) {

@@ -68,6 +68,7 @@ TEST(shim_spec, minimal_spec_has_defaults) {
     EXPECT_EQ(s.scratch_size, nullptr);
     EXPECT_EQ(s.dev, nullptr);
     EXPECT_EQ(s.root_switch, BERTH_SHIM_ROOT_PIVOT);
+    EXPECT_FALSE(s.sched_other);
     EXPECT_EQ(s.hostname, nullptr);
     EXPECT_EQ(s.cwd, nullptr);
     EXPECT_FALSE(s.set_uid);
@@ -194,6 +195,14 @@ TEST(shim_spec, root_switch_needs_an_image) {
     EXPECT_EQ(error_of({"ns=mount", "lower=/l", "scratch=/s", "root_switch=move"}), "");
     EXPECT_EQ(error_of({"ns=mount", "root_switch=move"}), "root_switch= needs lower=");
     EXPECT_EQ(error_of({"root_switch=pivot"}), "root_switch= needs lower=");
+}
+
+TEST(shim_spec, sched_takes_only_other) {
+    fixture_spec f({"sched=other"});
+    ASSERT_TRUE(f.p.ok()) << f.p.error.what;
+    EXPECT_TRUE(f.p.spec.sched_other);
+    EXPECT_EQ(error_of({"sched=fifo"}), "sched: not \"other\"");
+    EXPECT_EQ(error_of({"sched="}), "sched: not \"other\"");
 }
 
 TEST(shim_spec, root_switch_caps_init_values) {

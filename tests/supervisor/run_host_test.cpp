@@ -174,10 +174,62 @@ root_switch = "move"
         EXPECT_EQ(argv.rfind("berth-shim ", 0), 0u) << argv;
         EXPECT_NE(argv.find(" lower="), std::string::npos) << argv;
         EXPECT_EQ(argv.find(" root_switch=move ") != std::string::npos, service == "moved") << argv;
+        EXPECT_EQ(argv.find(" sched=other "), std::string::npos) << argv; // start_priority normal
         EXPECT_TRUE(fs::exists("/proc/" + pid + "/root/bin/busybox")) << service;
     }
     EXPECT_EQ(stop_berth(), 0) << berth_log();
     EXPECT_FALSE(fs::exists(cgroot_)) << "the cgroup subtree is left";
+}
+
+// Field 41 of /proc/PID/stat: the scheduling policy (0 SCHED_OTHER, 1 SCHED_FIFO).
+std::string policy_of(const std::string& pid) {
+    std::string stat = slurp("/proc/" + pid + "/stat");
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2)); // from field 3 on
+    std::string field;
+    for (int i = 3; i <= 41 && fields >> field; ++i) {
+    }
+    return field;
+}
+
+// start_priority = "realtime": berth spawns at SCHED_FIFO and each shim sets up at it, then
+// runs the workload at SCHED_OTHER; berth itself is back at SCHED_OTHER once the burst is
+// over. (Skipped where berth may not use SCHED_FIFO: it says so and starts normally.)
+TEST_F(run_host_test, start_priority_realtime_leaves_no_real_time_process_behind) {
+    auto fleet = write_fleet(R"(
+[service.web]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+replicas = 3
+init = true
+)");
+    std::string text = slurp(fleet);
+    text.insert(text.find("[supervisor]\n") + 13, "start_priority = \"realtime\"\n");
+    std::ofstream(fleet) << text;
+    start_berth(fleet);
+    ASSERT_TRUE(wait_for_log("service web/2: ready")) << berth_log();
+    if (berth_log().find("SCHED_FIFO is not permitted here") != std::string::npos) {
+        EXPECT_EQ(stop_berth(), 0) << berth_log();
+        GTEST_SKIP() << "berth may not use SCHED_FIFO here: " << berth_log();
+    }
+    std::this_thread::sleep_for(500ms); // past the hand-off's linger after the last start
+    EXPECT_EQ(policy_of(std::to_string(pid_)), "0") << "berth stayed real-time";
+    for (int i = 0; i < 3; ++i) {
+        std::istringstream procs(slurp(cgroot_ + "/web/" + std::to_string(i) + "/cgroup.procs"));
+        std::string pid;
+        int seen = 0;
+        while (std::getline(procs, pid)) { // the init shim and sleep
+            EXPECT_EQ(policy_of(pid), "0") << "web/" << i << " pid " << pid;
+            ++seen;
+        }
+        EXPECT_EQ(seen, 2) << "web/" << i;
+    }
+    std::istringstream procs(slurp(cgroot_ + "/web/0/cgroup.procs"));
+    std::string first;
+    ASSERT_TRUE(std::getline(procs, first));
+    std::string argv = slurp("/proc/" + first + "/cmdline");
+    std::replace(argv.begin(), argv.end(), '\0', ' ');
+    EXPECT_NE(argv.find(" sched=other "), std::string::npos) << argv;
+    EXPECT_EQ(stop_berth(), 0) << berth_log();
 }
 
 TEST_F(run_host_test, on_failure_restarts_with_backoff_until_the_start_limit) {
