@@ -30,6 +30,7 @@ state_dir = "{state_dir}"
 metrics_listen = "none"
 log_level = "info"
 shutdown_timeout = "120s"
+start_priority = "{start_priority}"
 
 [image.busybox]
 layers = ["{layer}"]
@@ -140,7 +141,8 @@ class _LogReader(threading.Thread):
 class BerthRun:
     """One berth process on an N-replica fleet; every method is a measured phase."""
 
-    def __init__(self, berth, base, cgroup_parent, layer, n, cleanup, tag="", root_switch="pivot"):
+    def __init__(self, berth, base, cgroup_parent, layer, n, cleanup, tag="", root_switch="pivot",
+                 start_priority="normal"):
         self.berth = berth
         self.n = n
         self.cleanup = cleanup
@@ -152,7 +154,7 @@ class BerthRun:
         with open(self.toml, "w") as f:
             f.write(FLEET_TOML.format(n=n, cgroup_root=self.cgroup_root, layer=layer,
                                       state_dir=os.path.join(self.dir, "state"), service=SERVICE,
-                                      root_switch=root_switch))
+                                      root_switch=root_switch, start_priority=start_priority))
         self.proc = None
         self.reader = None
         self.term_failed = False
