@@ -62,10 +62,10 @@ public:
     // it is not there already); the child inherits it, and berth-shim (sched=other) does its
     // whole setup at that priority, back to SCHED_OTHER right before the workload. Setups then
     // run to their end one after the other instead of being time-sliced against each other and
-    // against the supervisor's loop: 1,000 starts took 0.62-0.76 s against 0.90-1.09 s. The
-    // cost: until the burst is over, other processes get what real-time throttling leaves
-    // them (5% of each CPU by default). `drop_soon` is called once per switch to arrange a
-    // drop_priority() when the burst is over (the supervisor keeps a timer a while past
+    // against the supervisor's loop (bench/fleet: 0.80-0.99x the time at 1,000 starts, 0.81x
+    // at 5,000). The cost: until the burst is over, other processes get what real-time
+    // throttling leaves them (5% of each CPU by default). `drop_soon` is called once per switch to
+    // arrange a drop_priority() when the burst is over (the supervisor keeps a timer a while past
     // last_hand_off(), so that the burst's exec reports are read at the same priority).
     //
     // Turned on only if the process may use SCHED_FIFO (tried here, and undone): CAP_SYS_NICE
