@@ -34,7 +34,7 @@ struct shim_spec {
     std::optional<std::uint64_t> scratch_size;
     std::string dev;          // a ready /dev tree to bind (layer_store::dev_template); empty: built
     bool move_root = false;   // MS_MOVE + chroot instead of pivot_root
-    bool sched_other = false; // spawned at SCHED_FIFO: back to SCHED_OTHER first (sched=other)
+    bool sched_other = false; // spawned at SCHED_FIFO: SCHED_OTHER for the workload (sched=other)
     std::vector<volume_bind> volumes; // mounted in this order (parents before children)
     std::string hostname;
     std::string cwd;

@@ -208,6 +208,8 @@ result<spawned_process> spawner::spawn(const spawn_request& req) noexcept {
     if (hand_off_ && req.hand_off_priority) {
         last_hand_off_ = std::chrono::steady_clock::now();
         raise_priority();
+    } else {
+        drop_priority(); // anything else (an exec probe) must not inherit SCHED_FIFO
     }
     long pid = berth_clone3(&args, sizeof args, child_main, &ctx);
     if (drop_after_spawn_) {

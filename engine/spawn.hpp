@@ -27,7 +27,8 @@ struct spawn_request {
     int stderr_fd = -1;
     int fd3 = -1; // inherited by the program (the shim's status pipe, shim/protocol.h)
     // Spawn at SCHED_FIFO when the spawner hands off priority (see below). Only for programs
-    // that return to SCHED_OTHER themselves: berth-shim with `sched=other`.
+    // that return to SCHED_OTHER themselves: berth-shim with `sched=other`. A spawn without
+    // it drops the supervisor's SCHED_FIFO first, so that its child never inherits it.
     bool hand_off_priority = false;
 };
 

@@ -4,6 +4,7 @@
 #include "shim/protocol.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -176,6 +177,32 @@ TEST_F(spawn_test, the_parent_keeps_no_copy_of_the_childs_pipe_ends) {
             EXPECT_EQ(std::string(link).find("pipe:"), std::string::npos) << "fd " << fd;
         }
     }
+}
+
+// Field 41 of /proc/self/stat is the scheduling policy: 0 SCHED_OTHER, 1 SCHED_FIFO. A
+// hand-off spawn raises the spawner to SCHED_FIFO and its child inherits it (berth-shim then
+// leaves it with sched=other); any other spawn drops it first, so an exec probe's command
+// never runs real-time.
+TEST_F(spawn_test, only_hand_off_spawns_inherit_sched_fifo) {
+    int drops_arranged = 0;
+    if (!spawner_->enable_priority_hand_off([&] { ++drops_arranged; })) {
+        GTEST_SKIP() << "SCHED_FIFO is not permitted here";
+    }
+    const char* policy = "cut -d' ' -f41 /proc/self/stat";
+    auto handed = shell(policy);
+    handed.hand_off_priority = true;
+    EXPECT_EQ(run(handed).text, "1\n");
+    EXPECT_TRUE(spawner_->priority_raised());
+    EXPECT_EQ(::sched_getscheduler(0), SCHED_FIFO);
+    EXPECT_EQ(run(handed).text, "1\n");
+    EXPECT_EQ(drops_arranged, 1); // once per switch, not per spawn
+    EXPECT_EQ(run(shell(policy)).text, "0\n");
+    EXPECT_FALSE(spawner_->priority_raised());
+    EXPECT_EQ(::sched_getscheduler(0), SCHED_OTHER);
+    EXPECT_EQ(run(handed).text, "1\n");
+    EXPECT_EQ(drops_arranged, 2);
+    spawner_->drop_priority();
+    EXPECT_EQ(::sched_getscheduler(0), SCHED_OTHER);
 }
 
 } // namespace
