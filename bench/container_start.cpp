@@ -50,6 +50,7 @@ struct options {
     std::string shim = BERTH_SHIM_PATH;
     std::string static_true = BERTH_STATIC_TRUE;
     bool move_root = false; // MS_MOVE + chroot instead of pivot_root
+    int rounds = 3;         // raw and berth rows per N, interleaved; the summary takes medians
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -261,10 +262,11 @@ int main(int argc, char** argv) {
             opt.move_root = true;
         } else if (a == "--heaps" && i + 1 < argc) {
             opt.heaps_mb = {10, std::stoi(argv[++i])};
+        } else if (a == "--rounds" && i + 1 < argc) {
+            opt.rounds = std::max(1, std::stoi(argv[++i]));
         } else {
-            std::fprintf(
-                stderr,
-                "usage: bench_container_start [--counts 1000,5000] [--heaps MB] [--move]\n");
+            std::fprintf(stderr, "usage: bench_container_start [--counts 1000,5000] [--heaps MB] "
+                                 "[--move] [--rounds 3]\n");
             return 2;
         }
     }
@@ -294,14 +296,30 @@ int main(int argc, char** argv) {
     };
     for (int n : opt.counts) {
         double ps = posix_spawn_seconds(n, opt.static_true);
-        auto raw = run_raw(n, mount + "/berth-bench-raw-" + std::to_string(::getpid()));
-        auto berth_run =
-            run_berth(n, mount + "/berth-bench-" + std::to_string(::getpid()), base, opt);
         std::printf("%-28s %8d %10.3f %10.0f\n", "posix_spawn static true+wait", n, ps, n / ps);
-        print("raw clone3+ns+exec", n, raw);
-        print("berth engine", n, berth_run);
-        std::printf("  berth per start / raw clone3+ns+exec: %.2fx   / posix_spawn: %.2fx\n\n",
-                    berth_run.to_running / raw.to_running, berth_run.to_running / ps);
+        // Rounds interleaved, so that load from elsewhere hits both rows alike; one round
+        // alone moved the ratio from 1.54x to 2.37x between two runs.
+        std::vector<double> raw_s, berth_s, ratios;
+        for (int round = 0; round < opt.rounds; ++round) {
+            auto raw = run_raw(n, mount + "/berth-bench-raw-" + std::to_string(::getpid()));
+            auto berth_run =
+                run_berth(n, mount + "/berth-bench-" + std::to_string(::getpid()), base, opt);
+            print("raw clone3+ns+exec", n, raw);
+            print("berth engine", n, berth_run);
+            raw_s.push_back(raw.to_running);
+            berth_s.push_back(berth_run.to_running);
+            ratios.push_back(berth_run.to_running / raw.to_running);
+        }
+        std::string each;
+        for (double r : ratios) {
+            each += (each.empty() ? "" : ", ") + std::to_string(r).substr(0, 4);
+        }
+        const double raw_median = percentile(raw_s, 0.5);
+        const double berth_median = percentile(berth_s, 0.5);
+        std::printf("  median of %d rounds: berth %.3f s, raw clone3+ns+exec %.3f s: %.2fx "
+                    "(rounds: %s); / posix_spawn: %.2fx\n\n",
+                    opt.rounds, berth_median, raw_median, berth_median / raw_median, each.c_str(),
+                    berth_median / ps);
     }
     // Start cost against the starting process's own size.
     int n = std::min(1000, opt.counts.front());
