@@ -153,12 +153,11 @@ status follow(const std::string& path, open_log current, int inotify_fd) {
 } // namespace
 
 status show_log(const std::string& path, std::size_t lines, bool follow_it) {
+    const auto slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
     // Watch before reading, so that no change between the two is missed.
     unique_fd watch;
     if (follow_it) {
-        const std::string dir = path.rfind('/') == std::string::npos
-                                    ? std::string(".")
-                                    : path.substr(0, path.rfind('/') + 1);
         watch.reset(::inotify_init1(IN_CLOEXEC));
         if (!watch) {
             return error::from_errno("log '" + path + "': inotify");
@@ -173,8 +172,6 @@ status show_log(const std::string& path, std::size_t lines, bool follow_it) {
     if (!fd && errno == ENOENT && !follow_it) {
         // berth creates a log with the replica's first output: in an existing directory a
         // missing file is a replica that has written nothing yet (its older files may remain).
-        const auto slash = path.rfind('/');
-        const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
         struct stat st {};
         if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
             print_last_lines(open_rotated(path, unique_fd()), lines);

@@ -64,6 +64,24 @@ promtool_verdict promtool_check(const std::string& promtool, const std::string& 
     return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(report)};
 }
 
+// A leaf's first process: its lowest pid. With init = true that is berth-shim (the workload
+// it forks comes after it); cgroup.procs does not promise an order.
+std::string first_process(const std::string& leaf) {
+    std::istringstream pids(slurp(leaf + "/cgroup.procs"));
+    pid_t first = 0;
+    for (pid_t p = 0; pids >> p;) {
+        first = first == 0 ? p : std::min(first, p);
+    }
+    return first == 0 ? std::string() : std::to_string(first);
+}
+
+// /proc/PID/cmdline with its NULs as spaces (and one after the last word).
+std::string cmdline_of(const std::string& pid) {
+    std::string argv = slurp("/proc/" + pid + "/cmdline");
+    std::replace(argv.begin(), argv.end(), '\0', ' ');
+    return argv;
+}
+
 class run_host_test : public berth::test::fleet_process_test {
 protected:
     run_host_test() { prefix_ = "run"; }
@@ -115,9 +133,8 @@ init = true
     }
     ASSERT_NE(tree, nullptr) << "no shared /dev tree under the state directory";
     for (int i = 0; i < 3; ++i) {
-        std::istringstream procs(slurp(cgroot_ + "/web/" + std::to_string(i) + "/cgroup.procs"));
-        std::string pid;
-        ASSERT_TRUE(std::getline(procs, pid));
+        std::string pid = first_process(cgroot_ + "/web/" + std::to_string(i));
+        ASSERT_FALSE(pid.empty()) << "web/" << i;
         auto inside = berth::read_mountinfo("/proc/" + pid + "/mountinfo");
         ASSERT_TRUE(inside) << inside.error().message();
         auto dev = std::find_if(inside->begin(), inside->end(), [](const berth::mount_entry& m) {
@@ -166,11 +183,9 @@ root_switch = "move"
     ASSERT_TRUE(wait_for_log("service pivoted/0: ready")) << berth_log();
     ASSERT_TRUE(wait_for_log("service moved/0: ready")) << berth_log();
     for (const std::string service : {"pivoted", "moved"}) {
-        std::istringstream procs(slurp(cgroot_ + "/" + service + "/0/cgroup.procs"));
-        std::string pid;
-        ASSERT_TRUE(std::getline(procs, pid)) << service;
-        std::string argv = slurp("/proc/" + pid + "/cmdline");
-        std::replace(argv.begin(), argv.end(), '\0', ' ');
+        std::string pid = first_process(cgroot_ + "/" + service + "/0");
+        ASSERT_FALSE(pid.empty()) << service;
+        std::string argv = cmdline_of(pid);
         EXPECT_EQ(argv.rfind("berth-shim ", 0), 0u) << argv;
         EXPECT_NE(argv.find(" lower="), std::string::npos) << argv;
         EXPECT_EQ(argv.find(" root_switch=move ") != std::string::npos, service == "moved") << argv;
@@ -223,11 +238,9 @@ init = true
         }
         EXPECT_EQ(seen, 2) << "web/" << i;
     }
-    std::istringstream procs(slurp(cgroot_ + "/web/0/cgroup.procs"));
-    std::string first;
-    ASSERT_TRUE(std::getline(procs, first));
-    std::string argv = slurp("/proc/" + first + "/cmdline");
-    std::replace(argv.begin(), argv.end(), '\0', ' ');
+    std::string first = first_process(cgroot_ + "/web/0");
+    ASSERT_FALSE(first.empty());
+    std::string argv = cmdline_of(first);
     EXPECT_NE(argv.find(" sched=other "), std::string::npos) << argv;
     EXPECT_EQ(stop_berth(), 0) << berth_log();
 }
@@ -583,13 +596,9 @@ init = true
     EXPECT_FALSE(fs::exists("/ready-marker")) << "the marker must exist only in the container";
 
     // The first process of web/0 (berth-shim as init) and what the probe saw from inside.
-    std::istringstream pids(slurp(cgroot_ + "/web/0/cgroup.procs"));
-    pid_t first = 0;
-    for (pid_t p = 0; pids >> p;) {
-        first = first == 0 ? p : std::min(first, p);
-    }
-    ASSERT_GT(first, 0);
-    std::string proc = "/proc/" + std::to_string(first);
+    std::string first = first_process(cgroot_ + "/web/0");
+    ASSERT_FALSE(first.empty());
+    std::string proc = "/proc/" + first;
     auto container_ns = fs::read_symlink(proc + "/ns/pid").string();
     EXPECT_EQ(slurp(proc + "/root/probe-ns"), container_ns + "\n");
     EXPECT_NE(container_ns, fs::read_symlink("/proc/self/ns/pid").string());
