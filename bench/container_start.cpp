@@ -7,6 +7,7 @@
 #include "engine/cgroup.hpp"
 #include "engine/container.hpp"
 #include "engine/layer_store.hpp"
+#include "engine/root_template.hpp"
 #include "engine/shim_spec.hpp"
 
 #include <fcntl.h>
@@ -51,8 +52,9 @@ struct options {
     std::vector<int> heaps_mb{10, 500};
     std::string shim = BERTH_SHIM_PATH;
     std::string static_true = BERTH_STATIC_TRUE;
-    bool move_root = false; // MS_MOVE + chroot instead of pivot_root
-    int rounds = 3;         // raw and berth rows per N, interleaved; the summary takes medians
+    berth::shim_root_switch root_switch =
+        berth::shim_root_switch::on_template; // as berth's default
+    int rounds = 3; // raw and berth rows per N, interleaved; the summary takes medians
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -83,6 +85,11 @@ figures run_berth(int n, const std::string& cgroot, const fs::path& base, const 
     berth::layer_store store((base / "state").string());
     auto lower = must(store.mount_image("busybox", {(base / "layer").string()}), "image");
     auto dev = must(store.dev_template(), "dev tree"); // as berth passes it to every shim
+    const auto scratch = (base / "state" / "scratch").string();
+    berth::unique_fd root_ns; // once per image, like the image's mount: before the clock starts
+    if (opt.root_switch == berth::shim_root_switch::on_template) {
+        root_ns = must(berth::build_root_template({lower, dev, scratch}), "root template");
+    }
 
     std::vector<std::unique_ptr<berth::container>> fleet;
     std::vector<std::string> leaves;
@@ -104,17 +111,18 @@ figures run_berth(int n, const std::string& cgroot, const fs::path& base, const 
         spec.name = "bench/" + std::to_string(i);
         spec.namespaces = {"mount", "uts", "ipc", "cgroup"};
         spec.lower = lower;
-        spec.scratch = (base / "state" / "scratch").string();
+        spec.scratch = scratch;
         spec.dev = dev;
         spec.hostname = "bench-" + std::to_string(i);
         spec.command = {"/bin/sleep", "100000"};
-        spec.move_root = opt.move_root;
+        spec.root_switch = opt.root_switch;
         berth::container_launch l;
         l.name = spec.name;
         l.shim_path = opt.shim;
         l.argv = berth::shim_argv(spec);
         l.env = {"PATH=/bin"};
         l.cgroup_fd = fd.get();
+        l.root_ns_fd = root_ns.get();
         auto c = std::make_unique<berth::container>(io, sp, reap);
         berth::container::callbacks cbs;
         cbs.on_running = [&running] { ++running; };
@@ -266,15 +274,23 @@ int main(int argc, char** argv) {
                 opt.counts.push_back(std::stoi(list.substr(pos, comma - pos)));
                 pos = comma == std::string::npos ? list.size() : comma + 1;
             }
-        } else if (a == "--move") {
-            opt.move_root = true;
+        } else if (a == "--switch" && i + 1 < argc) {
+            std::string how = argv[++i];
+            if (how == "pivot") {
+                opt.root_switch = berth::shim_root_switch::pivot;
+            } else if (how == "move") {
+                opt.root_switch = berth::shim_root_switch::move;
+            } else if (how != "template") {
+                die("--switch: not pivot, move or template");
+            }
+
         } else if (a == "--heaps" && i + 1 < argc) {
             opt.heaps_mb = {10, std::stoi(argv[++i])};
         } else if (a == "--rounds" && i + 1 < argc) {
             opt.rounds = std::max(1, std::stoi(argv[++i]));
         } else {
             std::fprintf(stderr, "usage: bench_container_start [--counts 1000,5000] [--heaps MB] "
-                                 "[--move] [--rounds 3]\n");
+                                 "[--switch template|pivot|move] [--rounds 3]\n");
             return 2;
         }
     }

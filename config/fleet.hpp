@@ -102,7 +102,9 @@ enum class upper_kind { tmpfs, disk };
 // move: MS_MOVE onto "/" and chroot: faster with thousands of containers (no walk over every
 // task, no wait for an RCU grace period), but the host's tree stays mounted underneath, so
 // only for trusted workloads.
-enum class root_switch { pivot, move };
+// How a replica enters its overlay root (docs/config.md, root_switch): onto a root template
+// (the default), pivot_root, or MS_MOVE over the host's tree (trusted workloads only).
+enum class root_switch { on_template, pivot, move };
 
 struct namespace_set {
     bool mount = true;
@@ -197,7 +199,7 @@ struct service {
     std::uint64_t log_max_size = 10 * 1024 * 1024; // bytes, > 0
     std::uint32_t log_max_files = 3;               // 1..1000, the current file included
     upper_kind upper = upper_kind::tmpfs;          // meaningful only with an image
-    config::root_switch root_switch = config::root_switch::pivot; // only with an image
+    config::root_switch root_switch = config::root_switch::on_template; // only with an image
     std::vector<volume> volumes;
     config::limits limits;         // each replica's own cgroup: <root>/<service>/<replica>
     config::limits service_limits; // the service's cgroup, all replicas together

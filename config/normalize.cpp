@@ -202,7 +202,10 @@ void write_process(writer& w, const service& s) {
     w.line("log_max_files", std::to_string(s.log_max_files));
     if (s.image) {
         w.line("upper", quote(s.upper == upper_kind::tmpfs ? "tmpfs" : "disk"));
-        w.line("root_switch", quote(s.root_switch == root_switch::pivot ? "pivot" : "move"));
+        const char* how = s.root_switch == root_switch::on_template ? "template"
+                          : s.root_switch == root_switch::pivot     ? "pivot"
+                                                                    : "move";
+        w.line("root_switch", quote(how));
     }
     w.line("volumes", volumes_text(s.volumes));
 }

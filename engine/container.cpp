@@ -101,6 +101,7 @@ status container::start(const container_launch& launch, callbacks cbs) noexcept 
         req.stdout_fd = output_pipe->write.get();
         req.stderr_fd = output_pipe->write.get();
         req.fd3 = status_pipe->write.get();
+        req.fd4 = launch.root_ns_fd;
         req.hand_off_priority = launch.hand_off_priority;
         spawn_called_ = std::chrono::steady_clock::now();
         auto child = spawn_.spawn(req);

@@ -23,7 +23,8 @@ struct container_launch {
     std::string shim_path;         // berth-shim
     std::vector<std::string> argv; // shim argv (see shim_argv)
     std::vector<std::string> env;
-    int cgroup_fd = -1; // the leaf, O_PATH; borrowed for the clone
+    int cgroup_fd = -1;  // the leaf, O_PATH; borrowed for the clone
+    int root_ns_fd = -1; // root_switch=template: the root template's namespace; borrowed too
     bool new_pid_namespace = true;
     std::filesystem::path log_path; // empty: output goes to /dev/null
     std::uint64_t log_max_size = 10 << 20;

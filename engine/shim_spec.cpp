@@ -38,8 +38,10 @@ std::vector<std::string> shim_argv(const shim_spec& spec) {
         if (!spec.dev.empty()) {
             argv.push_back("dev=" + spec.dev);
         }
-        if (spec.move_root) {
+        if (spec.root_switch == shim_root_switch::move) {
             argv.push_back("root_switch=move");
+        } else if (spec.root_switch == shim_root_switch::on_template) {
+            argv.push_back("root_switch=template");
         }
     }
     for (const auto& v : spec.volumes) {

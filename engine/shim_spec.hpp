@@ -26,14 +26,19 @@ struct volume_bind {
     friend bool operator==(const volume_bind&, const volume_bind&) = default;
 };
 
+// How the shim enters the overlay root (shim/protocol.h, root_switch=): pivot_root; MS_MOVE
+// onto the host's "/" and chroot; or MS_MOVE onto a root template's "/" (root_template.hpp),
+// which the launch passes as fd 4.
+enum class shim_root_switch { pivot, move, on_template };
+
 struct shim_spec {
     std::string name;                    // "web/2", for messages
     std::vector<std::string> namespaces; // unshared by the shim: mount uts ipc cgroup net
     std::string lower;                   // the image's shared lower dir; empty: host root
     std::string scratch;                 // mount point of the container's private tmpfs
     std::optional<std::uint64_t> scratch_size;
-    std::string dev;          // a ready /dev tree to bind (layer_store::dev_template); empty: built
-    bool move_root = false;   // MS_MOVE + chroot instead of pivot_root
+    std::string dev; // a ready /dev tree to bind (layer_store::dev_template); empty: built
+    shim_root_switch root_switch = shim_root_switch::pivot;
     bool sched_other = false; // spawned at SCHED_FIFO: SCHED_OTHER for the workload (sched=other)
     std::vector<volume_bind> volumes; // mounted in this order (parents before children)
     std::string hostname;

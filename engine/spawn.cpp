@@ -24,7 +24,7 @@ struct child_context {
     const char* program;
     char* const* argv;
     char* const* envp;
-    int slots[4];
+    int slots[5];
     int limit;
     berth_shim_failure failure;
 };
@@ -50,19 +50,18 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void* arg) n
     if (::syscall(SYS_close_range, ctx->limit, ~0U, CLOSE_RANGE_UNSHARE) != 0) {
         ::_exit(BERTH_SHIM_EXIT_FAILED);
     }
-    for (int target = 0; target < 3; ++target) {
-        if (::dup3(ctx->slots[target], target, 0) < 0) {
+    // In ascending order: slot i is at least i + 3, so a dup3 onto fd i only ever replaces a
+    // slot already placed. fds 3 and 4 survive this exec: the shim marks 3 close-on-exec
+    // before it execs the workload, and closes 4 unless it needs it.
+    for (int target = 0; target < 5; ++target) {
+        if (ctx->slots[target] == target) {
+            ::fcntl(target, F_SETFD, 0);
+        } else if (::dup3(ctx->slots[target], target, 0) < 0) {
             ::_exit(BERTH_SHIM_EXIT_FAILED);
         }
     }
-    // fd 3 survives this exec: the shim marks it close-on-exec before it execs the workload.
-    if (ctx->slots[3] == 3) {
-        ::fcntl(3, F_SETFD, 0);
-    } else if (::dup3(ctx->slots[3], 3, 0) < 0) {
-        ::_exit(BERTH_SHIM_EXIT_FAILED);
-    }
-    if (ctx->limit > 4) {
-        ::syscall(SYS_close_range, 4, ctx->limit - 1, 0);
+    if (ctx->limit > 5) {
+        ::syscall(SYS_close_range, 5, ctx->limit - 1, 0);
     }
     // Its own session: a ^C on berth's terminal goes to berth, which stops the fleet in order,
     // not to every container at once.
@@ -83,7 +82,7 @@ std::vector<char*> c_strings(const std::vector<std::string>& words) {
 
 } // namespace
 
-spawner::spawner(unique_fd null_fd, std::array<unique_fd, 4> slots) noexcept
+spawner::spawner(unique_fd null_fd, std::array<unique_fd, slot_count> slots) noexcept
     : null_fd_(std::move(null_fd)), slots_(std::move(slots)) {}
 
 result<spawner> spawner::create() noexcept {
@@ -97,7 +96,7 @@ result<spawner> spawner::create() noexcept {
             return error::from_errno("spawner: reopen fd " + std::to_string(fd));
         }
     }
-    std::array<unique_fd, 4> slots;
+    std::array<unique_fd, slot_count> slots;
     for (auto& slot : slots) {
         slot.reset(::fcntl(null_fd.get(), F_DUPFD_CLOEXEC, 3));
         if (!slot) {
@@ -178,8 +177,8 @@ result<spawned_process> spawner::spawn(const spawn_request& req) noexcept {
     ctx.limit = inherit_limit();
     std::snprintf(ctx.failure.step, sizeof ctx.failure.step, "execve %s", req.program.c_str());
 
-    const int wanted[4] = {req.stdin_fd, req.stdout_fd, req.stderr_fd, req.fd3};
-    for (int i = 0; i < 4; ++i) {
+    const int wanted[slot_count] = {req.stdin_fd, req.stdout_fd, req.stderr_fd, req.fd3, req.fd4};
+    for (int i = 0; i < slot_count; ++i) {
         ctx.slots[i] = slots_[i].get();
         int source = wanted[i] >= 0 ? wanted[i] : null_fd_.get();
         if (::dup3(source, slots_[i].get(), O_CLOEXEC) < 0) {

@@ -21,11 +21,12 @@ struct spawn_request {
     std::vector<std::string> env;  // "KEY=value" words
     int cgroup_fd = -1;            // O_PATH directory of the leaf (CLONE_INTO_CGROUP), or -1
     bool new_pid_namespace = false;
-    // The child's fds 0, 1, 2 and 3 (-1 gives /dev/null). Borrowed: the caller keeps them.
+    // The child's fds 0 to 4 (-1 gives /dev/null). Borrowed: the caller keeps them.
     int stdin_fd = -1;
     int stdout_fd = -1;
     int stderr_fd = -1;
     int fd3 = -1; // inherited by the program (the shim's status pipe, shim/protocol.h)
+    int fd4 = -1; // inherited too (root_switch=template: the root template's namespace)
     // Spawn at SCHED_FIFO when the spawner hands off priority (see below). Only for programs
     // that return to SCHED_OTHER themselves: berth-shim with `sched=other`. A spawn without
     // it drops the supervisor's SCHED_FIFO first, so that its child never inherits it.
@@ -56,7 +57,7 @@ public:
     result<spawned_process> spawn(const spawn_request& req) noexcept;
 
     // The lowest fd number the child does not inherit; everything from here up is closed.
-    int inherit_limit() const noexcept { return slots_[3].get() + 1; }
+    int inherit_limit() const noexcept { return slots_.back().get() + 1; }
 
     // Priority hand-off (start_priority = "realtime"; docs/architecture.md, "Start
     // priority"). A spawn with hand_off_priority switches the supervisor to SCHED_FIFO 1 (if
@@ -80,13 +81,15 @@ public:
     void drop_priority() noexcept;
 
 private:
-    spawner(unique_fd null_fd, std::array<unique_fd, 4> slots) noexcept;
+    static constexpr int slot_count = 5; // the child's fds 0 to 4
+
+    spawner(unique_fd null_fd, std::array<unique_fd, slot_count> slots) noexcept;
 
     void reset_slots() noexcept;
     void raise_priority() noexcept;
 
     unique_fd null_fd_;
-    std::array<unique_fd, 4> slots_; // slots for the child's fds 0, 1, 2, 3; ascending
+    std::array<unique_fd, slot_count> slots_; // slots for the child's fds 0 to 4; ascending
     bool hand_off_ = false;
     bool raised_ = false;
     bool drop_after_spawn_ = false;

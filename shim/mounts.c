@@ -229,15 +229,32 @@ static void switch_root(enum berth_shim_root_switch how) {
         }
         return;
     }
-    /* The new root is stacked on the host's "/", which stays mounted underneath: ".." at the
-     * top of the new root leads back into it, but see docs/shim.md for what remains. */
-    cover_host_kernel_fs();
+    /* The new root is stacked on the namespace's "/": with root_switch=move the host's, which
+     * stays mounted underneath (".." at the top of the new root leads back into it; see
+     * docs/shim.md for what remains); with root_switch=template the root template's, an
+     * empty read-only tmpfs holding only the image's lower layers, the /dev tree and this
+     * container's scratch, so nothing of the host is underneath. */
+    if (how == BERTH_SHIM_ROOT_MOVE) {
+        cover_host_kernel_fs();
+    }
     if (mount(".", "/", NULL, MS_MOVE, NULL) != 0) {
         shim_fail(errno, "move root", NULL);
     }
     if (chroot(".") != 0) {
         shim_fail(errno, "chroot", NULL);
     }
+}
+
+void shim_enter_root_template(const struct berth_shim_spec* spec) {
+    if (spec->root_switch != BERTH_SHIM_ROOT_TEMPLATE) {
+        return;
+    }
+    /* Root and cwd become the template's "/"; the unshare that follows copies its few mounts
+     * instead of the supervisor's whole table. */
+    if (setns(BERTH_SHIM_ROOT_NS_FD, CLONE_NEWNS) != 0) {
+        shim_fail(errno, "enter root template", NULL);
+    }
+    close(BERTH_SHIM_ROOT_NS_FD);
 }
 
 void shim_setup_mounts(const struct berth_shim_spec* spec) {
@@ -266,8 +283,8 @@ void shim_setup_mounts(const struct berth_shim_spec* spec) {
     mode_t saved_umask = umask(0);
     mount_overlay_root(spec);
 
-    /* Volumes first, while the host's paths are reachable; before /proc, /dev and /sys,
-     * which volume_store keeps them out of. */
+    /* Volumes first (their mounts were copied before any namespace change); before /proc,
+     * /dev and /sys, which volume_store keeps them out of. */
     if (spec->volume_count > 0) {
         int new_root = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (new_root < 0) {

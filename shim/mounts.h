@@ -4,6 +4,10 @@
 
 #include "shim/spec.h"
 
+/* Runs before unshare(2): with root_switch=template, enters the root template's mount
+ * namespace (fd BERTH_SHIM_ROOT_NS_FD), which the unshare then copies. */
+void shim_enter_root_template(const struct berth_shim_spec* spec);
+
 /* Runs after unshare(2). With ns=mount: makes every mount private. With lower=: mounts the
  * private scratch tmpfs, the overlay root on it, the volumes, /proc, /dev and /sys inside
  * that root, then switches into it (pivot_root or MS_MOVE + chroot); the working directory is

@@ -25,8 +25,12 @@
  *   scratch_size=BYTES  size limit of that tmpfs (default: the kernel's, half of RAM)
  *   dev=DIR             a ready /dev tree (berth_dev_nodes, _dirs, _links below, read-only)
  *                       to bind on /dev instead of building one on a tmpfs; needs lower=
- *   root_switch=pivot   pivot_root (default) or "move" (MS_MOVE onto / and chroot; weaker,
- *                       see docs/shim.md)
+ *   root_switch=pivot   pivot_root (default); "move" (MS_MOVE onto / and chroot; weaker, see
+ *                       docs/shim.md); or "template": fd 4 (BERTH_SHIM_ROOT_NS_FD) is a mount
+ *                       namespace holding only an empty read-only root with lower=, dev= and
+ *                       scratch= at their paths (engine/root_template.hpp); the shim enters it
+ *                       before it unshares, so its copy holds nothing of the host's tree, and
+ *                       moves the new root onto it and chroots, without pivot_root
  *   volume=SRC:DST[:ro] a bind mount of the host path SRC (a directory or a file) at DST in
  *                       the container, nosuid and nodev, read-only with ":ro" (":rw", the
  *                       default, may be written); repeatable, up to 64, mounted in order
@@ -70,6 +74,7 @@
 #include <stdint.h>
 
 #define BERTH_SHIM_STATUS_FD 3
+#define BERTH_SHIM_ROOT_NS_FD 4 /* root_switch=template: the root template's mount namespace */
 #define BERTH_SHIM_EXIT_FAILED 127
 #define BERTH_SHIM_STEP_MAX 120
 

@@ -11,6 +11,7 @@
 #include "shim/protocol.h"
 #include "shim/report.h"
 #include "shim/spec.h"
+#include "shim/volumes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +23,13 @@
 /* First of all, so no fd the supervisor leaked (a directory of the host would be a way out
  * of the new root) survives even the setup. fd 3 is marked close-on-exec here as well, since
  * a dup2 into place would have cleared the flag: the supervisor's end-of-file must come with
- * the workload's exec. close_range: Linux 5.9. */
-static void close_inherited_fds(void) {
-    if (syscall(SYS_close_range, BERTH_SHIM_STATUS_FD + 1, ~0U, 0) != 0) {
+ * the workload's exec. close_range: Linux 5.9. Runs after the parse, which alone touches
+ * nothing: the spec says whether fd 4 is to be kept. */
+static void close_inherited_fds(const struct berth_shim_spec* spec) {
+    /* root_switch=template: fd 4 is the template's namespace, closed once entered. */
+    int keep = spec->root_switch == BERTH_SHIM_ROOT_TEMPLATE ? BERTH_SHIM_ROOT_NS_FD
+                                                             : BERTH_SHIM_STATUS_FD;
+    if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0) {
         shim_fail(errno, "close_range", NULL);
     }
     fcntl(BERTH_SHIM_STATUS_FD, F_SETFD, FD_CLOEXEC);
@@ -73,11 +78,15 @@ int main(int argc, char** argv) {
         shim_fail_spec(bad.what, bad.word);
     }
 
-    close_inherited_fds();
+    close_inherited_fds(&spec);
 
     if (spec.join != 0) {
         shim_join(spec.join);
     } else {
+        shim_open_volumes(&spec);
+
+        shim_enter_root_template(&spec);
+
         unshare_namespaces(&spec);
 
         shim_setup_mounts(&spec);

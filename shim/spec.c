@@ -127,8 +127,10 @@ static const char* parse_root_switch(struct berth_shim_spec* spec, const char* v
         spec->root_switch = BERTH_SHIM_ROOT_PIVOT;
     } else if (strcmp(value, "move") == 0) {
         spec->root_switch = BERTH_SHIM_ROOT_MOVE;
+    } else if (strcmp(value, "template") == 0) {
+        spec->root_switch = BERTH_SHIM_ROOT_TEMPLATE;
     } else {
-        return "root_switch: neither \"pivot\" nor \"move\"";
+        return "root_switch: not \"pivot\", \"move\" or \"template\"";
     }
     return NULL;
 }

@@ -15,7 +15,11 @@ extern "C" {
 #define BERTH_SHIM_RLIMITS_MAX 16 /* RLIMIT_NLIMITS on Linux: one entry per resource */
 #define BERTH_SHIM_VOLUMES_MAX 64
 
-enum berth_shim_root_switch { BERTH_SHIM_ROOT_PIVOT, BERTH_SHIM_ROOT_MOVE };
+enum berth_shim_root_switch {
+    BERTH_SHIM_ROOT_PIVOT,
+    BERTH_SHIM_ROOT_MOVE,
+    BERTH_SHIM_ROOT_TEMPLATE /* MS_MOVE over the root template at BERTH_SHIM_ROOT_NS_FD */
+};
 enum berth_shim_caps { BERTH_SHIM_CAPS_DEFAULT, BERTH_SHIM_CAPS_ALL };
 
 struct berth_shim_rlimit {

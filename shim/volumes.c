@@ -1,4 +1,5 @@
-/* Volumes: resolving each target inside the container's root, then bind and remount. */
+/* Volumes: a detached copy of each source's mount, attached at its target resolved inside the
+ * container's root. */
 #include "shim/volumes.h"
 
 #include "shim/report.h"
@@ -6,11 +7,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static void copy_path(char* out, const char* text, size_t length, const char* shown) {
@@ -118,70 +120,71 @@ static int resolve_target(int root_fd, const char* target, bool is_dir, bool cre
     return result;
 }
 
-/* The flags a bind of the source must keep: a remount may not clear them (the kernel refuses
- * to for locked mounts), and a volume should not lift a noexec its host mount has. */
-static unsigned long kept_flags(int source_fd) {
-    struct statvfs st;
-    if (fstatvfs(source_fd, &st) != 0) {
-        return 0;
+/* The new mount API (Linux 5.2, mount_setattr 5.12); musl has no wrappers or constants. */
+#define SHIM_OPEN_TREE_CLONE 1
+#define SHIM_MOVE_MOUNT_F_EMPTY_PATH 0x04
+#define SHIM_MOVE_MOUNT_T_EMPTY_PATH 0x40
+#define SHIM_MOUNT_ATTR_RDONLY 0x1
+#define SHIM_MOUNT_ATTR_NOSUID 0x2
+#define SHIM_MOUNT_ATTR_NODEV 0x4
+struct shim_mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+
+/* One detached copy of each source's mount, made while the shim still sees the host's tree;
+ * attached later below the container's root, whatever namespace the shim is in by then. */
+static int trees[BERTH_SHIM_VOLUMES_MAX];
+static bool tree_is_dir[BERTH_SHIM_VOLUMES_MAX];
+
+void shim_open_volumes(const struct berth_shim_spec* spec) {
+    for (int i = 0; i < spec->volume_count; ++i) {
+        const struct berth_shim_volume* v = &spec->volumes[i];
+        char source[PATH_MAX];
+        copy_path(source, v->source, v->source_length, "source");
+        int source_fd = open(source, O_PATH | O_CLOEXEC);
+        struct stat st;
+        if (source_fd < 0 || fstat(source_fd, &st) != 0) {
+            shim_fail(errno, "open volume", source);
+        }
+        tree_is_dir[i] = S_ISDIR(st.st_mode);
+        /* Not recursive, as MS_BIND: mounts below the source stay out. The copy keeps the
+         * flags of the source's mount (ro, noexec, atime), which a volume must not lift. */
+        trees[i] = (int)syscall(SYS_open_tree, source_fd, "",
+                                SHIM_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
+        if (trees[i] < 0) {
+            shim_fail(errno, "clone volume", source);
+        }
+        close(source_fd);
     }
-    unsigned long flags = 0;
-    flags |= (st.f_flag & ST_RDONLY) != 0 ? MS_RDONLY : 0;
-    flags |= (st.f_flag & ST_NOEXEC) != 0 ? MS_NOEXEC : 0;
-    flags |= (st.f_flag & ST_NOATIME) != 0 ? MS_NOATIME : 0;
-    flags |= (st.f_flag & ST_NODIRATIME) != 0 ? MS_NODIRATIME : 0;
-    flags |= (st.f_flag & ST_RELATIME) != 0 ? MS_RELATIME : 0;
-    return flags;
 }
 
-static void mount_volume(const struct berth_shim_volume* v, int root_fd, bool create) {
-    char source[PATH_MAX];
+static void mount_volume(const struct berth_shim_volume* v, int index, int root_fd,
+                         bool create) {
     char target[PATH_MAX];
-    copy_path(source, v->source, v->source_length, "source");
     copy_path(target, v->target, v->target_length, "target");
+    int target_fd = resolve_target(root_fd, target, tree_is_dir[index], create);
 
-    int source_fd = open(source, O_PATH | O_CLOEXEC);
-    struct stat st;
-    if (source_fd < 0 || fstat(source_fd, &st) != 0) {
-        shim_fail(errno, "open volume", source);
+    struct shim_mount_attr attr = {.attr_set = SHIM_MOUNT_ATTR_NOSUID | SHIM_MOUNT_ATTR_NODEV};
+    if (v->read_only) {
+        attr.attr_set |= SHIM_MOUNT_ATTR_RDONLY;
     }
-    int target_fd = resolve_target(root_fd, target, S_ISDIR(st.st_mode), create);
-
-    /* By descriptor: nothing between the resolution and the mount can move the target. The
-     * magic links are the host's /proc, still mounted here before the root switch. */
-    char from[64];
-    char to[64];
-    snprintf(from, sizeof from, "/proc/self/fd/%d", source_fd);
-    snprintf(to, sizeof to, "/proc/self/fd/%d", target_fd);
-    if (mount(from, to, NULL, MS_BIND, NULL) != 0) {
+    if (syscall(SYS_mount_setattr, trees[index], "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) {
+        shim_fail(errno, "remount volume", target);
+    }
+    /* By descriptor: nothing between the resolution and the mount can move the target. */
+    if (syscall(SYS_move_mount, trees[index], "", target_fd, "",
+                SHIM_MOVE_MOUNT_F_EMPTY_PATH | SHIM_MOVE_MOUNT_T_EMPTY_PATH) != 0) {
         shim_fail(errno, "bind volume", target);
     }
     close(target_fd);
-
-    /* The fd still names the covered directory: the remount needs the new mount's root,
-     * which the same walk now reaches. */
-    target_fd = resolve_target(root_fd, target, S_ISDIR(st.st_mode), false);
-    struct stat mounted;
-    if (fstat(target_fd, &mounted) != 0) {
-        shim_fail(errno, "volume target", target);
-    }
-    if (mounted.st_dev != st.st_dev || mounted.st_ino != st.st_ino) {
-        shim_fail(EXDEV, "volume target moved", target);
-    }
-    snprintf(to, sizeof to, "/proc/self/fd/%d", target_fd);
-    unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | kept_flags(source_fd);
-    if (v->read_only) {
-        flags |= MS_RDONLY;
-    }
-    if (mount(NULL, to, NULL, flags, NULL) != 0) {
-        shim_fail(errno, "remount volume", target);
-    }
-    close(target_fd);
-    close(source_fd);
+    close(trees[index]);
 }
 
 void shim_mount_volumes(const struct berth_shim_spec* spec, int root_fd, bool create) {
     for (int i = 0; i < spec->volume_count; ++i) {
-        mount_volume(&spec->volumes[i], root_fd, create);
+        mount_volume(&spec->volumes[i], i, root_fd, create);
     }
 }

@@ -173,6 +173,10 @@ void fleet_runner::reconcile() {
 
 void fleet_runner::release_image(service_runtime& svc) {
     svc.image_hold = image_lease();
+    if (svc.root_template_fd >= 0) {
+        templates_.release(svc.image_lower());
+        svc.root_template_fd = -1;
+    }
     if (svc.image_key.empty()) {
         return;
     }

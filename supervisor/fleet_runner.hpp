@@ -6,6 +6,7 @@
 #include "engine/exit_clock.hpp"
 #include "engine/http_server.hpp"
 #include "engine/layer_store.hpp"
+#include "engine/root_template.hpp"
 #include "engine/signals.hpp"
 #include "metrics/collector.hpp"
 #include "metrics/endpoint.hpp"
@@ -97,6 +98,7 @@ private:
     std::unique_ptr<exit_clock> exit_clock_;
     std::optional<cgroup::tree> tree_;
     std::optional<layer_store> layers_;
+    root_templates templates_;            // one per image lower, for root_switch = "template"
     std::optional<image_store> images_;   // <storage_dir>: imported (ref) images
     std::optional<volume_store> volumes_; // <storage_dir>/volumes and <state_dir>/volumes
     std::unique_ptr<runtime_context> ctx_;

@@ -507,7 +507,11 @@ status service_runtime::spawn_checked(replica_runtime& r) {
         shim.lower = image_lower_;
         shim.scratch = ctx_.scratch_dir.string();
         shim.dev = ctx_.dev_template;
-        shim.move_root = spec_.root_switch == config::root_switch::move;
+        if (spec_.root_switch == config::root_switch::move) {
+            shim.root_switch = shim_root_switch::move;
+        } else if (spec_.root_switch == config::root_switch::on_template && root_template_fd >= 0) {
+            shim.root_switch = shim_root_switch::on_template;
+        }
     }
     shim.hostname = r.expanded.hostname.value_or("");
     shim.init = spec_.init;
@@ -544,6 +548,9 @@ status service_runtime::spawn_checked(replica_runtime& r) {
         launch.env.push_back("NOTIFY_SOCKET=" + r.notify->address());
     }
     launch.cgroup_fd = leaf->get();
+    if (shim.root_switch == shim_root_switch::on_template) {
+        launch.root_ns_fd = root_template_fd;
+    }
     launch.new_pid_namespace = spec_.namespaces.pid;
     launch.log_path =
         ctx_.state_dir / "logs" / spec_.name / (std::to_string(r.expanded.index) + ".log");

@@ -104,6 +104,10 @@ public:
     std::string image_key;
     // For a ref image: the lease that makes `berth image rm` refuse it while this service runs.
     image_lease image_hold;
+    // root_switch = "template": the image's root template (engine/root_template.hpp), held in
+    // the fleet's root_templates under image_lower(); -1: none, the replicas pivot_root.
+    int root_template_fd = -1;
+    const std::string& image_lower() const noexcept { return image_lower_; }
 
     void start_all() noexcept; // "up" to every replica
     void stop_all() noexcept;  // "down" to every replica

@@ -22,7 +22,8 @@ constexpr std::array<enum_name, 2> upper_names{{
     {"disk", static_cast<int>(upper_kind::disk)},
 }};
 
-constexpr std::array<enum_name, 2> root_switch_names{{
+constexpr std::array<enum_name, 3> root_switch_names{{
+    {"template", static_cast<int>(root_switch::on_template)},
     {"pivot", static_cast<int>(root_switch::pivot)},
     {"move", static_cast<int>(root_switch::move)},
 }};

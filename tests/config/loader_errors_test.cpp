@@ -255,7 +255,8 @@ TEST(LoadErrors, ServiceSettings) {
               "or \"never\", got \"on_failure\"; did you mean 'on-failure'?");
     EXPECT_EQ(single_error("[image.i]\nlayers = [\"/l\"]\n[service.web]\ncommand = [\"/x\"]\n"
                            "image = \"i\"\nroot_switch = \"chroot\"\n"),
-              "fleet.toml:6:15: service.web.root_switch: expected one of \"pivot\" or \"move\", "
+              "fleet.toml:6:15: service.web.root_switch: expected one of \"template\", \"pivot\" "
+              "or \"move\", "
               "got \"chroot\"");
     EXPECT_EQ(service_error("namespaces = [\"pid\", \"pid\"]"),
               "fleet.toml:3:22: service.web.namespaces[1]: namespace \"pid\" is listed twice");

@@ -103,7 +103,7 @@ TEST(LoadValid, MinimalServiceGetsEveryDefault) {
     EXPECT_EQ(s.log_max_size, 10u << 20);
     EXPECT_EQ(s.log_max_files, 3u);
     EXPECT_EQ(s.upper, upper_kind::tmpfs);
-    EXPECT_EQ(s.root_switch, root_switch::pivot);
+    EXPECT_EQ(s.root_switch, root_switch::on_template);
     EXPECT_TRUE(s.volumes.empty());
     EXPECT_TRUE(s.limits.empty());
     EXPECT_TRUE(s.service_limits.empty());
@@ -156,6 +156,21 @@ start_priority = "realtime"
     EXPECT_FALSE(r.fleet->supervisor.metrics_listen);
     EXPECT_EQ(r.fleet->supervisor.log_level, log_level::debug);
     EXPECT_EQ(r.fleet->supervisor.start_priority, start_priority::realtime);
+}
+
+TEST(LoadValid, RootSwitchTakesEachOfItsValues) {
+    for (auto [text, want] :
+         {std::pair{"template", root_switch::on_template}, std::pair{"pivot", root_switch::pivot},
+          std::pair{"move", root_switch::move}}) {
+        const service s = only_service(std::string(R"(
+[image.base]
+layers = ["/l"]
+[service.web]
+image = "base"
+command = ["/bin/sh"]
+root_switch = ")") + text + "\"\n");
+        EXPECT_EQ(s.root_switch, want) << text;
+    }
 }
 
 TEST(LoadValid, SuggestedAdditions) {

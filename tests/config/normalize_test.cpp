@@ -85,7 +85,7 @@ pids_max = "max"
              "readiness = { exec = [\"/bin/check\"], interval = \"1s\", timeout = \"1s\", "
              "retries = 3 }\n",
              "upper = \"tmpfs\"\n",
-             "root_switch = \"pivot\"\n",
+             "root_switch = \"template\"\n",
              "volumes = [\"data:/d:ro\"]\n",
              "[service.web.env]\n\"a b\" = \"tab\\there \\\"quoted\\\"\"\n",
              "[service.web.limits]\nmemory_max = \"1536KiB\"\npids_max = \"max\"\ncpu_max = "

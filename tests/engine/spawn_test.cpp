@@ -97,7 +97,7 @@ TEST_F(spawn_test, a_new_pid_namespace_makes_the_child_pid_1) {
     EXPECT_EQ(run(req).text, "1\n");
 }
 
-TEST_F(spawn_test, the_child_gets_only_its_four_fds_whatever_the_parent_holds) {
+TEST_F(spawn_test, the_child_gets_only_its_five_fds_whatever_the_parent_holds) {
     std::vector<int> extra;
     for (int i = 0; i < 300; ++i) {
         extra.push_back(::open("/dev/null", O_RDONLY)); // not close-on-exec on purpose
@@ -114,8 +114,8 @@ TEST_F(spawn_test, the_child_gets_only_its_four_fds_whatever_the_parent_holds) {
     for (std::string w; words >> w;) {
         fds.insert(w);
     }
-    // 0..3 as given, 4 is ls's own directory handle.
-    EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2", "3", "4"})) << r.text;
+    // 0..4 as given, 5 is ls's own directory handle.
+    EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2", "3", "4", "5"})) << r.text;
 }
 
 TEST_F(spawn_test, the_child_leads_its_own_session) {
@@ -133,6 +133,21 @@ TEST_F(spawn_test, fd3_is_handed_to_the_program) {
     std::string status;
     run(shell("echo to-fd3 >&3"), &status);
     EXPECT_EQ(status, "to-fd3\n");
+}
+
+// fd 4 (root_switch=template's namespace) arrives as given; without one it is /dev/null.
+TEST_F(spawn_test, fd4_is_handed_to_the_program) {
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    auto req = shell("echo to-fd4 >&4");
+    req.fd4 = p[1];
+    run(req);
+    ::close(p[1]);
+    char buf[64] = {};
+    ssize_t n = ::read(p[0], buf, sizeof buf - 1);
+    ::close(p[0]);
+    EXPECT_EQ(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0), "to-fd4\n");
+    EXPECT_EQ(run(shell("readlink /proc/self/fd/4")).text, "/dev/null\n");
 }
 
 TEST_F(spawn_test, a_failed_exec_comes_back_as_a_record_and_exit_127) {

@@ -1,6 +1,7 @@
 // Host tests of berth-shim: real containers started the way the supervisor starts them
 // (clone3 with CLONE_NEWPID, fd 3 = status pipe), a busybox image as the overlay's lower dir.
 #include "engine/layer_store.hpp"
+#include "engine/root_template.hpp"
 #include "tests/shim/shim_runner.hpp"
 
 #include <gtest/gtest.h>
@@ -202,12 +203,24 @@ protected:
         return spec;
     }
 
-    static launch shim(const std::vector<std::string>& spec,
-                       const std::vector<std::string>& workload) {
+    launch shim(const std::vector<std::string>& spec,
+                const std::vector<std::string>& workload) const {
         launch what;
         what.program = BERTH_SHIM_PATH;
         what.argv = berth::test::shim_argv(spec, workload);
+        what.root_ns_fd = root_ns_.get();
         return what;
+    }
+
+    // root_switch=template from here on: a root template of the test image for this test's
+    // scratch dir (and the dev tree, when given), handed to every shim as fd 4.
+    std::vector<std::string> use_template(const std::string& dev = "") {
+        auto ns = berth::build_root_template({lower_.string(), dev, scratch_.string()});
+        EXPECT_TRUE(ns) << ns.error().message();
+        if (ns) {
+            root_ns_ = std::move(*ns);
+        }
+        return {"root_switch=template"};
     }
 
     outcome run_facts(std::vector<std::string> extra) {
@@ -266,6 +279,7 @@ protected:
     static inline fs::path lower_;
     static inline fs::path marker_;
     fs::path scratch_;
+    berth::unique_fd root_ns_;
 };
 
 const std::vector<std::string> all_probes{"chroot",         "umount",      "umount-lazy",
@@ -342,6 +356,19 @@ TEST_F(shim_host, a_shared_dev_tree_gives_the_same_dev_and_keeps_shm_private) {
         expect_image_facts(f);
         EXPECT_TRUE(fs::is_empty(fs::path(*dev) / "shm")) << "shm was written through";
     }
+    {
+        SCOPED_TRACE("root_switch=template");
+        auto words = use_template(*dev);
+        words.push_back("dev=" + *dev);
+        auto f = facts_of(run_facts(words).out);
+        expect_image_facts(f);
+        EXPECT_TRUE(fs::is_empty(fs::path(*dev) / "shm")) << "shm was written through";
+        auto verdicts = run_escapes(words);
+        for (const auto& name : all_probes) {
+            expect_contained(verdicts, name);
+        }
+        root_ns_.reset();
+    }
     auto verdicts = run_escapes({"dev=" + *dev});
     for (const auto& name : all_probes) {
         expect_contained(verdicts, name);
@@ -364,6 +391,22 @@ TEST_F(shim_host, move_container_sees_its_image_over_the_host_tree) {
     // The host's mounts stay in the namespace under the new root, but mountinfo shows only
     // what is reachable from the process's root.
     expect_only_container_mounts(f["mounts"]);
+}
+
+// root_switch=template: the new root is moved onto the root template's "/", an empty
+// read-only tmpfs; mountinfo shows only the container's mounts, as with pivot_root.
+TEST_F(shim_host, template_container_sees_only_its_image) {
+    auto f = facts_of(run_facts(use_template()).out);
+    expect_image_facts(f);
+    expect_only_container_mounts(f["mounts"]);
+    EXPECT_FALSE(fs::exists(lower_ / "written-by-container"));
+}
+
+TEST_F(shim_host, template_without_its_namespace_fails_at_entering_it) {
+    auto result = berth::test::run(shim(image_spec({"root_switch=template"}), {"/bin/true"}));
+    ASSERT_TRUE(result.failure);
+    EXPECT_EQ(result.step(), "enter root template");
+    EXPECT_EQ(result.error(), EBADF);
 }
 
 // sched=other (start_priority = "realtime"): spawned at SCHED_FIFO, the shim sets up at that
@@ -566,6 +609,16 @@ TEST_F(shim_host, pivot_root_escapes_all_fail) {
     }
 }
 
+// Beneath a template-switched root lies only the template: the escapes that climb out of the
+// root (chroot, umount with CAP_SYS_ADMIN below) reach an empty read-only tmpfs, the image's
+// own lower layers and this container's scratch, never the host's marker.
+TEST_F(shim_host, template_root_escapes_all_fail) {
+    auto verdicts = run_escapes(use_template());
+    for (const auto& name : all_probes) {
+        expect_contained(verdicts, name);
+    }
+}
+
 // With root_switch=move the host's tree stays mounted under the container's root. The path
 // escapes still fail: the new root is stacked on the host's "/", so ".." at its top leads
 // back into it, and umount needs CAP_SYS_ADMIN. The user-namespace route fails only because
@@ -590,16 +643,24 @@ TEST_F(shim_host, move_root_leaves_other_proc_instances_to_user_namespaces) {
     auto pivoted = run_escapes({}, {"userns-proc", "chroot"}, extra.string());
     expect_contained(pivoted, "userns-proc");
     expect_contained(pivoted, "chroot");
+    // The template is built from the supervisor's namespace but holds none of its mounts.
+    auto templated = run_escapes(use_template(), {"userns-proc", "chroot"}, extra.string());
+    expect_contained(templated, "userns-proc");
+    expect_contained(templated, "chroot");
     fs::remove(extra);
 }
 
-// caps=all (CAP_SYS_ADMIN) is no isolation boundary in either mode: the host's disk can be
+// caps=all (CAP_SYS_ADMIN) is no isolation boundary in any mode: the host's disk can be
 // mounted. What still holds: unmounting "/" uncovers nothing (pivot: nothing is beneath;
-// move: the process's root pins the detached new root). One probe per container, since a
-// successful umount changes the whole mount namespace.
-TEST_F(shim_host, all_caps_reach_the_host_disk_in_both_modes) {
-    for (const char* mode : {"root_switch=pivot", "root_switch=move"}) {
+// move: the process's root pins the detached new root; template: only the template is
+// beneath). One probe per container, since a successful umount changes the whole mount
+// namespace (the container's copy, not the template).
+TEST_F(shim_host, all_caps_reach_the_host_disk_in_every_mode) {
+    for (const char* mode : {"root_switch=pivot", "root_switch=move", "root_switch=template"}) {
         SCOPED_TRACE(mode);
+        if (std::string(mode) == "root_switch=template") {
+            use_template();
+        }
         expect_escaped(run_escapes({mode, "caps=all"}, {"mount-disk"}), "mount-disk");
         expect_contained(run_escapes({mode, "caps=all"}, {"umount"}), "umount");
         expect_contained(run_escapes({mode, "caps=all"}, {"umount-lazy"}), "umount-lazy");

@@ -63,7 +63,7 @@ std::vector<char*> c_strings(const std::vector<std::string>& words) {
 
 // In the child: only system calls. The parent's memory is a copy (no CLONE_VM).
 [[noreturn]] void child(const char* program, char* const* argv, char* const* envp, int null_fd,
-                        int out_fd, int err_fd, int status_fd, int leaked_fd,
+                        int out_fd, int err_fd, int status_fd, int leaked_fd, int root_ns_fd,
                         const char* extra_proc_at) {
     if (extra_proc_at != nullptr &&
         (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
@@ -87,6 +87,9 @@ std::vector<char*> c_strings(const std::vector<std::string>& words) {
         ::_exit(126);
     }
     if (leaked_fd >= 0 && ::dup2(leaked_fd, leaked_slot) < 0) {
+        ::_exit(126);
+    }
+    if (root_ns_fd >= 0 && ::dup2(root_ns_fd, BERTH_SHIM_ROOT_NS_FD) < 0) {
         ::_exit(126);
     }
     ::execve(program, argv, envp);
@@ -117,6 +120,10 @@ running running::start(const launch& what) {
     if (!what.leaked_dir.empty()) {
         leaked = private_fd(::open(what.leaked_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     }
+    int root_ns = -1; // a copy above the fds the child places, closed with the others
+    if (what.root_ns_fd >= 0) {
+        root_ns = private_fd(::fcntl(what.root_ns_fd, F_DUPFD_CLOEXEC, 0));
+    }
     auto argv = c_strings(what.argv);
     auto envp = c_strings(what.env);
 
@@ -130,10 +137,10 @@ running running::start(const launch& what) {
     if (pid == 0) {
         child(what.program.c_str(), argv.data(), envp.data(), null_fd,
               what.capture ? out.write : null_fd, what.capture ? err.write : null_fd, status.write,
-              leaked, what.extra_proc_at.empty() ? nullptr : what.extra_proc_at.c_str());
+              leaked, root_ns, what.extra_proc_at.empty() ? nullptr : what.extra_proc_at.c_str());
     }
     int clone_errno = errno;
-    for (int fd : {null_fd, out.write, err.write, status.write, leaked}) {
+    for (int fd : {null_fd, out.write, err.write, status.write, leaked, root_ns}) {
         if (fd >= 0) {
             ::close(fd);
         }

@@ -24,6 +24,7 @@ struct launch {
     // When set: the child first enters a private mount namespace and mounts a proc there, as
     // a supervisor whose namespace holds a second proc instance (the shim copies it).
     std::string extra_proc_at;
+    int root_ns_fd = -1; // when set: placed at fd 4 (root_switch=template's namespace)
     std::chrono::seconds deadline{30};
 };
 

@@ -120,6 +120,13 @@ TEST(shim_spec, every_key_is_read) {
     EXPECT_TRUE(s.init);
 }
 
+TEST(shim_spec, root_switch_template_is_parsed) {
+    fixture_spec f({"ns=mount", "lower=/l", "scratch=/s", "root_switch=template"});
+    ASSERT_TRUE(f.p.ok()) << f.p.error.what;
+    EXPECT_EQ(f.p.spec.root_switch, BERTH_SHIM_ROOT_TEMPLATE);
+    EXPECT_EQ(error_of({"ns=mount", "root_switch=template"}), "root_switch= needs lower=");
+}
+
 TEST(shim_spec, explicit_defaults_are_accepted) {
     fixture_spec f(
         {"ns=mount", "lower=/l", "scratch=/s", "root_switch=pivot", "caps=default", "init=0"});
@@ -206,8 +213,9 @@ TEST(shim_spec, sched_takes_only_other) {
 }
 
 TEST(shim_spec, root_switch_caps_init_values) {
-    EXPECT_EQ(error_of({"root_switch=chroot"}), "root_switch: neither \"pivot\" nor \"move\"");
-    EXPECT_EQ(error_of({"root_switch="}), "root_switch: neither \"pivot\" nor \"move\"");
+    EXPECT_EQ(error_of({"root_switch=chroot"}),
+              "root_switch: not \"pivot\", \"move\" or \"template\"");
+    EXPECT_EQ(error_of({"root_switch="}), "root_switch: not \"pivot\", \"move\" or \"template\"");
     EXPECT_EQ(error_of({"caps=none"}), "caps: neither \"default\" nor \"all\"");
     EXPECT_EQ(error_of({"init=yes"}), "init: neither 0 nor 1");
     EXPECT_EQ(error_of({"init="}), "init: neither 0 nor 1");

@@ -1,6 +1,7 @@
 // Host tests of berth-shim's volumes: bind mounts in real containers (clone3, fd 3 = status
 // pipe) on a busybox image: read-write and read-only, files, nesting, targets created in the
 // upper layer, symlinks in the image that cannot lead a target out, and failures.
+#include "engine/root_template.hpp"
 #include "tests/shim/shim_runner.hpp"
 
 #include <gtest/gtest.h>
@@ -119,6 +120,16 @@ protected:
             spec.push_back("volume=" + v);
         }
         launch what;
+        berth::unique_fd root_ns;
+        if (on_template_) {
+            auto ns = berth::build_root_template({lower, "", (dir_ / "scratch").string()});
+            EXPECT_TRUE(ns) << ns.error().message();
+            if (ns) {
+                root_ns = std::move(*ns);
+            }
+            spec.push_back("root_switch=template");
+            what.root_ns_fd = root_ns.get();
+        }
         what.program = BERTH_SHIM_PATH;
         what.argv = berth::test::shim_argv(spec, {"/bin/sh", "-c", script});
         auto result = berth::test::run(what);
@@ -137,6 +148,7 @@ protected:
     static inline fs::path base_;
     fs::path dir_;
     std::vector<std::string> image_before_;
+    bool on_template_ = false; // root_switch=template, a root template per run
 };
 
 TEST_F(shim_volumes, a_read_write_volume_is_shared_with_the_host) {
@@ -194,6 +206,31 @@ TEST_F(shim_volumes, a_symlink_in_the_image_cannot_lead_a_target_out_of_the_root
     EXPECT_EQ(r.exit_code(), 0) << r.err;
     EXPECT_TRUE(fs::is_empty(victim)) << "nothing was created on the host";
     EXPECT_FALSE(fs::exists("/x"));
+}
+
+// The shim copies each source's mount before it enters the root template, whose namespace
+// holds none of the host's paths, and attaches the copies below the new root all the same.
+TEST_F(shim_volumes, volumes_attach_the_same_way_on_a_root_template) {
+    on_template_ = true;
+    fs::create_directories(dir_ / "data");
+    fs::create_directories(dir_ / "www");
+    std::ofstream(dir_ / "www" / "index.html") << "page\n";
+    std::ofstream(dir_ / "conf") << "setting=1\n";
+    const std::string db_options = options_script("/var/lib/db"); // one static buffer
+    const std::string www_options = options_script("/www");
+    auto r = run({(dir_ / "data").string() + ":/var/lib/db", (dir_ / "www").string() + ":/www:ro",
+                  (dir_ / "conf").string() + ":/etc/app/app.conf:ro"},
+                 "echo container > /var/lib/db/from-container && cat /www/index.html "
+                 "/etc/app/app.conf; if (echo x > /www/new) 2>/dev/null; then echo WROTE; fi; " +
+                     db_options + "; " + www_options);
+    ASSERT_FALSE(r.failure) << r.step() << ": " << std::strerror(r.error());
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out.substr(0, 15), "page\nsetting=1\n") << r.out;
+    EXPECT_EQ(r.out.find("WROTE"), std::string::npos);
+    EXPECT_NE(r.out.find("rw,nosuid,nodev"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("ro,nosuid,nodev"), std::string::npos) << r.out;
+    EXPECT_EQ(read_file(dir_ / "data" / "from-container"), "container\n");
+    EXPECT_FALSE(fs::exists(dir_ / "www" / "new"));
 }
 
 TEST_F(shim_volumes, a_missing_source_is_a_failed_step) {

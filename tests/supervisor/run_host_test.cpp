@@ -166,13 +166,20 @@ init = true
 
 // root_switch reaches the shim: with init = true berth-shim stays the container's first
 // process, so its argv shows how it entered the root (what each switch does, and which
-// escapes fail in each, is shim_host_test's). Both replicas run on their image's root.
-TEST_F(run_host_test, root_switch_move_reaches_only_the_services_that_ask_for_it) {
+// escapes fail in each, is shim_host_test's). Every replica runs on its image's root; by
+// default on the image's root template, which berth builds without a warning.
+TEST_F(run_host_test, root_switch_reaches_the_shim_template_by_default) {
     start_berth(write_fleet(R"(
+[service.templated]
+image = "busybox"
+command = ["/bin/sleep", "1000"]
+init = true
+
 [service.pivoted]
 image = "busybox"
 command = ["/bin/sleep", "1000"]
 init = true
+root_switch = "pivot"
 
 [service.moved]
 image = "busybox"
@@ -180,18 +187,21 @@ command = ["/bin/sleep", "1000"]
 init = true
 root_switch = "move"
 )"));
-    ASSERT_TRUE(wait_for_log("service pivoted/0: ready")) << berth_log();
-    ASSERT_TRUE(wait_for_log("service moved/0: ready")) << berth_log();
-    for (const std::string service : {"pivoted", "moved"}) {
+    const std::map<std::string, std::string> expected{
+        {"templated", " root_switch=template "}, {"pivoted", ""}, {"moved", " root_switch=move "}};
+    for (const auto& [service, word] : expected) {
+        ASSERT_TRUE(wait_for_log("service " + service + "/0: ready")) << berth_log();
         std::string pid = first_process(cgroot_ + "/" + service + "/0");
         ASSERT_FALSE(pid.empty()) << service;
         std::string argv = cmdline_of(pid);
         EXPECT_EQ(argv.rfind("berth-shim ", 0), 0u) << argv;
         EXPECT_NE(argv.find(" lower="), std::string::npos) << argv;
-        EXPECT_EQ(argv.find(" root_switch=move ") != std::string::npos, service == "moved") << argv;
+        EXPECT_EQ(argv.find(" root_switch="), word.empty() ? std::string::npos : argv.find(word))
+            << service << ": " << argv;
         EXPECT_EQ(argv.find(" sched=other "), std::string::npos) << argv; // start_priority normal
         EXPECT_TRUE(fs::exists("/proc/" + pid + "/root/bin/busybox")) << service;
     }
+    EXPECT_EQ(berth_log().find("pivot_root instead"), std::string::npos) << berth_log();
     EXPECT_EQ(stop_berth(), 0) << berth_log();
     EXPECT_FALSE(fs::exists(cgroot_)) << "the cgroup subtree is left";
 }
