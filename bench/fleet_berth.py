@@ -141,8 +141,8 @@ class _LogReader(threading.Thread):
 class BerthRun:
     """One berth process on an N-replica fleet; every method is a measured phase."""
 
-    def __init__(self, berth, base, cgroup_parent, layer, n, cleanup, tag="", root_switch="pivot",
-                 start_priority="normal"):
+    def __init__(self, berth, base, cgroup_parent, layer, n, cleanup, tag="",
+                 root_switch="template", start_priority="normal"):
         self.berth = berth
         self.n = n
         self.cleanup = cleanup

@@ -9,7 +9,8 @@ import json
 import os
 import subprocess
 
-ORDER = ["floor", "berth", "berth-move", "berth-rt", "crun x2", "crun x1", "runc x2", "runc x1"]
+ORDER = ["floor", "berth", "berth-pivot", "berth-move", "berth-rt", "crun x2", "crun x1",
+         "runc x2", "runc x1"]
 
 
 def _ratio(value, floor):
@@ -100,7 +101,7 @@ def _md_table(columns, data):
 def goal_lines(data):
     """The goal: berth >= 10x crun's starts/s at N = 1,000, and within 1.5x of the floor."""
     by = {(d["engine"], d["n"]): d for d in data if d.get("ok")}
-    variants = ("berth", "berth-move", "berth-rt")
+    variants = ("berth", "berth-pivot", "berth-move", "berth-rt")
     if not any((v, 1000) in by for v in variants):
         return ["goal at N=1000: not measured (berth did not run at N=1000)"]
     out = []
