@@ -98,12 +98,12 @@ enum class restart_policy { always, on_failure, never };
 enum class upper_kind { tmpfs, disk };
 
 // How a container enters its overlay root (docs/shim.md, "The root switch").
-// pivot: pivot_root, then the host's tree is detached: the isolation boundary.
-// move: MS_MOVE onto "/" and chroot: faster with thousands of containers (no walk over every
-// task, no wait for an RCU grace period), but the host's tree stays mounted underneath, so
+// on_template (the default): MS_MOVE onto the image's root template, an empty read-only root
+// berth builds once per image, and chroot: no walk over every task, no wait for an RCU grace
+// period, and nothing of the host's tree underneath.
+// pivot: pivot_root, then the host's tree is detached.
+// move: MS_MOVE onto the host's "/" and chroot: the host's tree stays mounted underneath, so
 // only for trusted workloads.
-// How a replica enters its overlay root (docs/config.md, root_switch): onto a root template
-// (the default), pivot_root, or MS_MOVE over the host's tree (trusted workloads only).
 enum class root_switch { on_template, pivot, move };
 
 struct namespace_set {
