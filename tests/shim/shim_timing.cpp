@@ -5,6 +5,7 @@
 //                              so that load from elsewhere hits every variant alike; prints
 //                              the median and mean wall time and the median CPU time)
 #include "engine/layer_store.hpp"
+#include "engine/root_template.hpp"
 #include "tests/shim/shim_runner.hpp"
 
 #include <unistd.h>
@@ -120,6 +121,14 @@ int main(int argc, char** argv) {
         spec.insert(spec.end(), words.begin(), words.end());
         return spec;
     };
+    // The image's root template (root_switch=template, berth's default), built once.
+    auto root_ns = berth::build_root_template({lower.string(), *dev, scratch.string()});
+    if (!root_ns) {
+        std::fprintf(stderr, "shim_timing: %s\n", root_ns.error().message().c_str());
+        return 1;
+    }
+    auto on_template = through_shim(with_dev({"root_switch=template"}), {"/bin/true"});
+    on_template.root_ns_fd = root_ns->get();
     std::vector<variant> variants{
         {"busybox true, no pid ns (no shim)", plain(false), {}, {}},
         {"busybox true, pid ns (no shim)", plain(true), {}, {}},
@@ -135,6 +144,7 @@ int main(int argc, char** argv) {
          through_shim(with_dev({"root_switch=move"}), {"/bin/true"}),
          {},
          {}},
+        {"shim, image, template, dev=", on_template, {}, {}},
         {"shim, image, pivot_root, init=1", through_shim(with("init=1"), {"/bin/true"}), {}, {}},
     };
 
@@ -159,6 +169,7 @@ int main(int argc, char** argv) {
         std::printf("  %-38s %9.1f us %9.1f us %9.1f us\n", v.name, median(v.wall_us),
                     mean(v.wall_us), median(v.cpu_us));
     }
+    root_ns->reset();
     store.reset(); // unmounts the /dev tree
     fs::remove_all(base);
     return 0;
