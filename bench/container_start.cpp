@@ -283,7 +283,6 @@ int main(int argc, char** argv) {
             } else if (how != "template") {
                 die("--switch: not pivot, move or template");
             }
-
         } else if (a == "--heaps" && i + 1 < argc) {
             opt.heaps_mb = {10, std::stoi(argv[++i])};
         } else if (a == "--rounds" && i + 1 < argc) {
@@ -350,9 +349,10 @@ int main(int argc, char** argv) {
                     "(rounds: %s); / posix_spawn: %.2fx\n",
                     opt.rounds, berth_median, raw_median, berth_median / raw_median, each.c_str(),
                     berth_median / ps);
+        const double raw_busy_median = percentile(raw_busy, 0.5);
+        const double berth_busy_median = percentile(berth_busy, 0.5);
         std::printf("  machine CPU until all run, medians: berth %.3f s, raw %.3f s: %.2fx\n\n",
-                    percentile(berth_busy, 0.5), percentile(raw_busy, 0.5),
-                    percentile(berth_busy, 0.5) / percentile(raw_busy, 0.5));
+                    berth_busy_median, raw_busy_median, berth_busy_median / raw_busy_median);
     }
     // Start cost against the starting process's own size.
     int n = std::min(1000, opt.counts.front());

@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 
 extern "C" long berth_clone3(clone_args* args, size_t size, int (*fn)(void*), void* arg);
 
